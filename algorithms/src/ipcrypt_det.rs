@@ -1,0 +1,1 @@
+//! TODO: ipcrypt_det (being written).

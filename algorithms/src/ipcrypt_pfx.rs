@@ -1,0 +1,1 @@
+//! TODO: ipcrypt_pfx (being written).

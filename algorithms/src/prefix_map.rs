@@ -1,0 +1,1 @@
+//! TODO: prefix_map (being written).

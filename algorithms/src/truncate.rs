@@ -1,0 +1,1 @@
+//! TODO: truncate (being written).

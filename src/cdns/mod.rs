@@ -1,0 +1,1 @@
+//! C-DNS: being written.

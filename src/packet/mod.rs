@@ -1,0 +1,1 @@
+//! Packet locating and patching: being written.

@@ -1,0 +1,255 @@
+//! The washer: one technique plus the user's scope and keep-list, applied to
+//! single addresses or address prefixes. Packet rewriting, C-DNS and the
+//! `map` command all go through this, so every path treats addresses alike.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use ipwash_algorithms::{AddrMap, StatefulMap};
+
+/// Which end of a DNS exchange an address belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The DNS client (or a client subnet, as in ECS).
+    Client,
+    /// The DNS server side: the end on port 53, 853 or 443.
+    Server,
+    /// Not DNS, or the role could not be told: always rewritten.
+    Unknown,
+}
+
+/// Which addresses are rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Every address.
+    #[default]
+    All,
+    /// Every address except the DNS server side of DNS traffic.
+    Clients,
+}
+
+/// A network left unchanged (`--keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepPrefix {
+    /// Network address (host bits zero).
+    pub net: IpAddr,
+    /// Prefix length.
+    pub len: u8,
+}
+
+impl KeepPrefix {
+    /// Parse `a.b.c.d/len`, `x::/len` or a bare address (full length).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (a, l) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("'{s}' is not an address or prefix"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match l {
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|&n| n <= max)
+                .ok_or_else(|| format!("bad prefix length in '{s}'"))?,
+            None => max,
+        };
+        Ok(KeepPrefix {
+            net: mask_ip(addr, len),
+            len,
+        })
+    }
+
+    /// True when `a` lies inside this network.
+    pub fn contains(&self, a: IpAddr) -> bool {
+        a.is_ipv4() == self.net.is_ipv4() && mask_ip(a, self.len) == self.net
+    }
+}
+
+/// Zero every bit after the first `len`.
+pub fn mask_ip(a: IpAddr, len: u8) -> IpAddr {
+    match a {
+        IpAddr::V4(v) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - len as u32)
+            };
+            IpAddr::V4(Ipv4Addr::from(u32::from(v) & m))
+        }
+        IpAddr::V6(v) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len as u32)
+            };
+            IpAddr::V6(Ipv6Addr::from(u128::from(v) & m))
+        }
+    }
+}
+
+/// The technique behind a washer.
+pub enum Technique {
+    /// A stateless map, shareable between threads.
+    Stateless(Arc<dyn AddrMap>),
+    /// A stateful map, used in input order on one thread.
+    Stateful(Box<dyn StatefulMap>),
+}
+
+impl Technique {
+    /// Map one address.
+    pub fn map(&mut self, a: IpAddr) -> IpAddr {
+        match self {
+            Technique::Stateless(m) => match a {
+                IpAddr::V4(v) => IpAddr::V4(m.map_v4(v)),
+                IpAddr::V6(v) => IpAddr::V6(m.map_v6(v)),
+            },
+            Technique::Stateful(m) => match a {
+                IpAddr::V4(v) => IpAddr::V4(m.map_v4(v)),
+                IpAddr::V6(v) => IpAddr::V6(m.map_v6(v)),
+            },
+        }
+    }
+
+    /// True when the technique keeps common-prefix lengths.
+    pub fn prefix_preserving(&self) -> bool {
+        match self {
+            Technique::Stateless(m) => m.prefix_preserving(),
+            Technique::Stateful(m) => m.prefix_preserving(),
+        }
+    }
+}
+
+/// A technique plus scope and keep-list.
+pub struct Washer {
+    /// The technique.
+    pub technique: Technique,
+    /// Which sides are rewritten.
+    pub scope: Scope,
+    /// Networks left unchanged.
+    pub keep: Vec<KeepPrefix>,
+}
+
+impl Washer {
+    /// A washer with scope `all` and no keep-list.
+    pub fn new(technique: Technique) -> Self {
+        Washer {
+            technique,
+            scope: Scope::All,
+            keep: Vec::new(),
+        }
+    }
+
+    /// True when an address on `side` is to be rewritten at all (before the
+    /// keep-list is consulted).
+    pub fn in_scope(&self, side: Side) -> bool {
+        !(self.scope == Scope::Clients && side == Side::Server)
+    }
+
+    fn kept(&self, a: IpAddr) -> bool {
+        self.keep.iter().any(|k| k.contains(a))
+    }
+
+    /// Wash one full address seen on `side`.
+    pub fn wash(&mut self, a: IpAddr, side: Side) -> IpAddr {
+        if !self.in_scope(side) || self.kept(a) {
+            return a;
+        }
+        self.technique.map(a)
+    }
+
+    /// Wash an address prefix stored in `bytes` (network order, possibly
+    /// shorter than a full address), of which the first `prefix_bits` bits
+    /// are meaningful. The prefix is zero-extended, mapped, then cut back to
+    /// `prefix_bits` bits and `bytes.len()` bytes; bits past the prefix come
+    /// out zero. Returns true when the bytes were changed by the map (they
+    /// may still compare equal by chance).
+    pub fn wash_prefix(&mut self, bytes: &mut [u8], v6: bool, prefix_bits: u8, side: Side) -> bool {
+        let full = if v6 { 16 } else { 4 };
+        let n = bytes.len().min(full);
+        let mut buf = [0u8; 16];
+        buf[..n].copy_from_slice(&bytes[..n]);
+        let a = if v6 {
+            IpAddr::V6(Ipv6Addr::from(buf))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(buf[0], buf[1], buf[2], buf[3]))
+        };
+        let a = mask_ip(a, prefix_bits);
+        if !self.in_scope(side) || self.kept(a) {
+            return false;
+        }
+        let m = mask_ip(self.technique.map(a), prefix_bits);
+        match m {
+            IpAddr::V4(v) => bytes[..n].copy_from_slice(&v.octets()[..n]),
+            IpAddr::V6(v) => bytes[..n].copy_from_slice(&v.octets()[..n]),
+        }
+        true
+    }
+}
+
+/// A map that returns every address unchanged. For tests of the formats
+/// (an identity wash must reproduce the input byte for byte); never offered
+/// on the command line.
+pub struct Identity;
+
+impl AddrMap for Identity {
+    fn map_v4(&self, a: Ipv4Addr) -> Ipv4Addr {
+        a
+    }
+    fn map_v6(&self, a: Ipv6Addr) -> Ipv6Addr {
+        a
+    }
+    fn prefix_preserving(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Flip;
+    impl AddrMap for Flip {
+        fn map_v4(&self, a: Ipv4Addr) -> Ipv4Addr {
+            Ipv4Addr::from(!u32::from(a))
+        }
+        fn map_v6(&self, a: Ipv6Addr) -> Ipv6Addr {
+            Ipv6Addr::from(!u128::from(a))
+        }
+        fn prefix_preserving(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn scope_and_keep() {
+        let mut w = Washer::new(Technique::Stateless(Arc::new(Flip)));
+        w.scope = Scope::Clients;
+        w.keep.push(KeepPrefix::parse("192.0.2.0/24").unwrap());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(w.wash(a, Side::Server), a);
+        assert_ne!(w.wash(a, Side::Client), a);
+        assert_ne!(w.wash(a, Side::Unknown), a);
+        let k: IpAddr = "192.0.2.9".parse().unwrap();
+        assert_eq!(w.wash(k, Side::Client), k);
+    }
+
+    #[test]
+    fn prefix_wash_zeroes_host_bits() {
+        let mut w = Washer::new(Technique::Stateless(Arc::new(Flip)));
+        let mut b = [192, 0, 2];
+        assert!(w.wash_prefix(&mut b, false, 20, Side::Client));
+        assert_eq!(b, [!192u8, !0u8, 0xf0 & !2u8]);
+    }
+
+    #[test]
+    fn keep_prefix_parse() {
+        assert!(KeepPrefix::parse("10.0.0.0/33").is_err());
+        assert!(KeepPrefix::parse("nonsense").is_err());
+        let k = KeepPrefix::parse("2001:db8::/32").unwrap();
+        assert!(k.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!k.contains("10.0.0.1".parse().unwrap()));
+    }
+}
