@@ -122,10 +122,22 @@ impl Technique {
     }
 }
 
+/// What outputs need to know about the technique (C-DNS marks its output
+/// with it; prefix-only storage needs it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TechniqueInfo {
+    /// The `--method` name, e.g. `cryptopan`.
+    pub name: String,
+    /// For truncation: the IPv4 and IPv6 prefix lengths kept.
+    pub truncate: Option<(u8, u8)>,
+}
+
 /// A technique plus scope and keep-list.
 pub struct Washer {
     /// The technique.
     pub technique: Technique,
+    /// Its name and parameters.
+    pub info: TechniqueInfo,
     /// Which sides are rewritten.
     pub scope: Scope,
     /// Networks left unchanged.
@@ -137,9 +149,17 @@ impl Washer {
     pub fn new(technique: Technique) -> Self {
         Washer {
             technique,
+            info: TechniqueInfo::default(),
             scope: Scope::All,
             keep: Vec::new(),
         }
+    }
+
+    /// True when the technique can be applied to an address prefix alone
+    /// (prefix-preserving maps and truncation), as ECS and prefix-only C-DNS
+    /// storage need.
+    pub fn works_on_prefixes(&self) -> bool {
+        self.info.truncate.is_some() || self.technique.prefix_preserving()
     }
 
     /// True when an address on `side` is to be rewritten at all (before the
