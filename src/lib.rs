@@ -6,9 +6,17 @@
 //! holds the formats, the packet rewriting, DNS awareness, the pipeline and
 //! the command line.
 
+pub mod bench;
 pub mod bloom;
+pub mod bloomcli;
 pub mod capture;
 pub mod cdns;
+pub mod cli;
 pub mod dns;
+pub mod error;
+pub mod method;
 pub mod packet;
+pub mod pipeline;
+pub mod state;
+pub mod stats;
 pub mod wash;

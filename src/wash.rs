@@ -5,6 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use ipwash_algorithms::enumerate::Enumerate;
+use ipwash_algorithms::prefix_map::PrefixMap;
 use ipwash_algorithms::{AddrMap, StatefulMap};
 
 /// Which end of a DNS exchange an address belongs to.
@@ -95,7 +97,33 @@ pub enum Technique {
     /// A stateless map, shareable between threads.
     Stateless(Arc<dyn AddrMap>),
     /// A stateful map, used in input order on one thread.
-    Stateful(Box<dyn StatefulMap>),
+    Stateful(StatefulTech),
+}
+
+/// The stateful techniques, kept concrete so their tables can be saved.
+pub enum StatefulTech {
+    /// Enumeration (dnswasher style).
+    Enumerate(Enumerate),
+    /// The TCPdpriv -A50 prefix map.
+    PrefixMap(PrefixMap),
+}
+
+impl StatefulTech {
+    /// The technique as a trait object.
+    pub fn as_map(&mut self) -> &mut dyn StatefulMap {
+        match self {
+            StatefulTech::Enumerate(e) => e,
+            StatefulTech::PrefixMap(p) => p,
+        }
+    }
+
+    /// The technique as a shared trait object.
+    pub fn as_map_ref(&self) -> &dyn StatefulMap {
+        match self {
+            StatefulTech::Enumerate(e) => e,
+            StatefulTech::PrefixMap(p) => p,
+        }
+    }
 }
 
 impl Technique {
@@ -106,10 +134,13 @@ impl Technique {
                 IpAddr::V4(v) => IpAddr::V4(m.map_v4(v)),
                 IpAddr::V6(v) => IpAddr::V6(m.map_v6(v)),
             },
-            Technique::Stateful(m) => match a {
-                IpAddr::V4(v) => IpAddr::V4(m.map_v4(v)),
-                IpAddr::V6(v) => IpAddr::V6(m.map_v6(v)),
-            },
+            Technique::Stateful(m) => {
+                let m = m.as_map();
+                match a {
+                    IpAddr::V4(v) => IpAddr::V4(m.map_v4(v)),
+                    IpAddr::V6(v) => IpAddr::V6(m.map_v6(v)),
+                }
+            }
         }
     }
 
@@ -117,7 +148,7 @@ impl Technique {
     pub fn prefix_preserving(&self) -> bool {
         match self {
             Technique::Stateless(m) => m.prefix_preserving(),
-            Technique::Stateful(m) => m.prefix_preserving(),
+            Technique::Stateful(m) => m.as_map_ref().prefix_preserving(),
         }
     }
 }
@@ -152,6 +183,20 @@ impl Washer {
             info: TechniqueInfo::default(),
             scope: Scope::All,
             keep: Vec::new(),
+        }
+    }
+
+    /// A copy sharing the same stateless map, for another worker thread.
+    /// None for stateful techniques, which must stay on one thread.
+    pub fn try_clone(&self) -> Option<Washer> {
+        match &self.technique {
+            Technique::Stateless(m) => Some(Washer {
+                technique: Technique::Stateless(m.clone()),
+                info: self.info.clone(),
+                scope: self.scope,
+                keep: self.keep.clone(),
+            }),
+            Technique::Stateful(_) => None,
         }
     }
 

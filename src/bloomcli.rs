@@ -1,0 +1,269 @@
+//! `ipwash bloom`: the command-line side of the DNSBLOOM sink. Reading the
+//! captures is shared with `wash`; the filters themselves are in `bloom`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use crate::bloom::{self, BuildParams, Builder, Entities};
+use crate::capture::{self, CaptureReader, FileKind, ReaderOptions};
+use crate::error::CliError;
+use crate::method::read_key;
+use crate::packet::{self, Family, Located};
+
+/// The bloom subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum BloomCommand {
+    /// Build one filter per period from the client queries in captures.
+    Build(BuildArgs),
+    /// Ask in which periods names were queried.
+    Query(QueryArgs),
+    /// OR filters with identical parameters and key into one.
+    Merge(MergeArgs),
+    /// Show a filter's parameters and fill.
+    Info(InfoArgs),
+}
+
+/// `ipwash bloom build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Captures (pcap, pcapng; plain, gzip or xz); `-` = stdin.
+    #[arg(value_name = "INPUT", default_value = "-")]
+    pub inputs: Vec<PathBuf>,
+    /// Directory for the filter files (one per period).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// The operator key (32 bytes hex); a filter cannot be tested without it.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+    /// Period length in seconds; periods are aligned to the epoch.
+    #[arg(long, default_value_t = 3600)]
+    pub period: u64,
+    /// Target false-positive rate.
+    #[arg(long, default_value_t = 1e-4)]
+    pub fp_rate: f64,
+    /// Items expected per period (sizes the filter).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub expected_items: u64,
+    /// Prefix-to-entity file: `PREFIX<TAB>ENTITY` lines.
+    #[arg(long, value_name = "FILE")]
+    pub entities: Option<PathBuf>,
+    /// k-anonymity floor: entity-level answers need at least this many clients.
+    #[arg(long, default_value_t = 10)]
+    pub min_clients: u32,
+}
+
+/// `ipwash bloom query`.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// The operator key the filters were built with.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+    /// Filter files.
+    #[arg(value_name = "FILTER", required = true)]
+    pub filters: Vec<PathBuf>,
+    /// Names to look for.
+    #[arg(long = "name", value_name = "NAME")]
+    pub names: Vec<String>,
+    /// File with one name per line.
+    #[arg(long, value_name = "FILE")]
+    pub names_file: Option<PathBuf>,
+    /// Ask about this entity only.
+    #[arg(long)]
+    pub entity: Option<String>,
+    /// One JSON object per line per (name, period).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ipwash bloom merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// Output filter file.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Filters to merge.
+    #[arg(value_name = "FILTER", required = true)]
+    pub filters: Vec<PathBuf>,
+}
+
+/// `ipwash bloom info`.
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// Filter files.
+    #[arg(value_name = "FILTER", required = true)]
+    pub filters: Vec<PathBuf>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run a bloom subcommand.
+pub fn run_bloom(cmd: &BloomCommand) -> Result<(), CliError> {
+    match cmd {
+        BloomCommand::Build(a) => build(a),
+        BloomCommand::Query(a) => query(a),
+        BloomCommand::Merge(a) => bloom::merge(&a.filters, &a.output)
+            .map_err(|e| CliError::data(format!("bloom merge: {e}"))),
+        BloomCommand::Info(a) => info(a),
+    }
+}
+
+fn slot_addr(pkt: &[u8], loc: &Located, i: usize) -> Option<IpAddr> {
+    let s = loc.slots.get(i)?;
+    let b = pkt.get(s.offset..s.offset + s.len as usize)?;
+    match s.family {
+        Family::V4 => Some(IpAddr::V4(Ipv4Addr::new(*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?))),
+        Family::V6 => {
+            let o: [u8; 16] = b.try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(o)))
+        }
+    }
+}
+
+fn build(a: &BuildArgs) -> Result<(), CliError> {
+    if !(a.fp_rate > 0.0 && a.fp_rate < 1.0) {
+        return Err(CliError::usage("--fp-rate must be between 0 and 1"));
+    }
+    if a.period == 0 || a.expected_items == 0 {
+        return Err(CliError::usage("--period and --expected-items must be positive"));
+    }
+    if a.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(CliError::usage("stdin (`-`) can be read only once"));
+    }
+    let key = read_key::<32>(&a.key_file)?;
+    let entities = match &a.entities {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| CliError::usage(format!("--entities {}: {e}", p.display())))?;
+            Entities::parse(&text).map_err(|e| CliError::usage(format!("--entities {}: {e}", p.display())))?
+        }
+        None => Entities::default(),
+    };
+    std::fs::create_dir_all(&a.output)
+        .map_err(|e| CliError::usage(format!("cannot create {}: {e}", a.output.display())))?;
+    let params = BuildParams {
+        period: a.period,
+        fp_rate: a.fp_rate,
+        expected_items: a.expected_items,
+        min_clients: a.min_clients,
+    };
+    let mut builder = Builder::new(&key, params, entities);
+    let mut first_err = None;
+    for input in &a.inputs {
+        if let Err(e) = feed(input, &mut builder, &a.output) {
+            eprintln!("ipwash: {e}");
+            first_err.get_or_insert(CliError::data(""));
+        }
+    }
+    let report = builder
+        .finish(&a.output)
+        .map_err(|e| CliError::data(format!("bloom build: {e}")))?;
+    for w in &report.warnings {
+        eprintln!("ipwash: warning: {w}");
+    }
+    eprintln!("ipwash: {}", report.summary());
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn feed(input: &Path, builder: &mut Builder, out_dir: &Path) -> Result<(), CliError> {
+    let name = if input.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        input.display().to_string()
+    };
+    let inp = capture::open_input(input).map_err(|e| CliError::data(format!("{name}: {e}")))?;
+    match inp.kind {
+        FileKind::Pcap | FileKind::Pcapng => {}
+        FileKind::Cdns => {
+            return crate::cdns::for_each_query(inp.into_reader(), |ts, client, qname| {
+                builder.add_query(ts, client, qname);
+                builder.flush_before(ts, out_dir).map(|_| ()).map_err(|e| e.to_string())
+            })
+            .map_err(|e| CliError::data(format!("{name}: {e}")));
+        }
+        FileKind::Unknown => {
+            return Err(CliError::data(format!(
+                "{name}: unknown format (not pcap, pcapng or C-DNS)"
+            )))
+        }
+    }
+    let mut rd = CaptureReader::new(inp.into_reader(), ReaderOptions::default())
+        .map_err(|e| CliError::data(format!("{name}: {e}")))?;
+    let mut loc = Located::new();
+    loop {
+        let unit = match rd.next_unit() {
+            Ok(Some(u)) => u,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(CliError::data(format!("{name}: {e}"))),
+        };
+        let Some(p) = &unit.packet else { continue };
+        let Some(pkt) = unit.data.get(p.range.clone()) else {
+            continue;
+        };
+        if packet::locate(p.linktype, pkt, &mut loc).is_err() {
+            continue;
+        }
+        let Some(client) = loc.client.and_then(|i| slot_addr(pkt, &loc, i)) else {
+            continue;
+        };
+        for r in &loc.dns {
+            if let Some(msg) = pkt.get(r.clone()) {
+                builder.add_message(p.ts_sec, client, msg);
+            }
+        }
+        builder
+            .flush_before(p.ts_sec, out_dir)
+            .map_err(|e| CliError::data(format!("bloom build: {e}")))?;
+    }
+}
+
+fn query(a: &QueryArgs) -> Result<(), CliError> {
+    let key = read_key::<32>(&a.key_file)?;
+    let mut names = a.names.clone();
+    if let Some(p) = &a.names_file {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| CliError::usage(format!("--names-file {}: {e}", p.display())))?;
+        names.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    if names.is_empty() {
+        return Err(CliError::usage("give --name NAME or --names-file FILE"));
+    }
+    let answers = bloom::query(&key, &a.filters, &names, a.entity.as_deref())
+        .map_err(|e| CliError::data(format!("bloom query: {e}")))?;
+    let mut out = String::new();
+    for ans in &answers {
+        if a.json {
+            out.push_str(&serde_json::to_string(ans).map_err(|e| CliError::data(e.to_string()))?);
+        } else {
+            out.push_str(&ans.to_string());
+        }
+        out.push('\n');
+    }
+    use std::io::Write;
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(())
+}
+
+fn info(a: &InfoArgs) -> Result<(), CliError> {
+    let mut out = String::new();
+    for f in &a.filters {
+        let i = bloom::info(f).map_err(|e| CliError::data(format!("{}: {e}", f.display())))?;
+        if a.json {
+            out.push_str(&serde_json::to_string(&i).map_err(|e| CliError::data(e.to_string()))?);
+        } else {
+            out.push_str(&format!("{}:\n{i}", f.display()));
+        }
+        out.push('\n');
+    }
+    use std::io::Write;
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! Choosing and building a technique from command-line options: the method
+//! name, its key (read from a file, never from the command line) and its
+//! parameters. Everything here is decided once, before any data is read.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ipwash_algorithms::cryptopan::CryptoPan;
+use ipwash_algorithms::enumerate::{Enumerate, Numbering};
+use ipwash_algorithms::ipcipher::{key_from_passphrase, IpCipher};
+use ipwash_algorithms::ipcrypt_det::IpcryptDeterministic;
+use ipwash_algorithms::ipcrypt_pfx::IpcryptPfx;
+use ipwash_algorithms::prefix_map::PrefixMap;
+use ipwash_algorithms::truncate::{TruncMode, Truncate};
+use ipwash_algorithms::tsa::Tsa;
+use ipwash_algorithms::{Key, Reversible};
+use zeroize::Zeroizing;
+
+use crate::wash::{StatefulTech, Technique, TechniqueInfo};
+
+/// The techniques offered on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// Keep the top bits (/24 and /48 by default), zero the rest. Anonymising.
+    Truncate,
+    /// Number addresses in order of first appearance (as dnswasher). Stateful.
+    Enumerate,
+    /// TCPdpriv -A50 prefix-preserving trie, keyed random bits. Stateful.
+    PrefixMap,
+    /// Crypto-PAn, byte-compatible with the 2002 reference. Prefix-preserving, reversible.
+    Cryptopan,
+    /// tsa-v1: table lookups, prefix-preserving; IPv6 goes through Crypto-PAn.
+    Tsa,
+    /// ipcipher: ipcrypt for IPv4 (weak, see docs), AES-128 for IPv6. Reversible.
+    Ipcipher,
+    /// draft-denis-ipcrypt prefix-preserving mode. Reversible.
+    IpcryptPfx,
+    /// draft-denis-ipcrypt deterministic mode: AES-128 on 16 bytes. IPv4 becomes 16 bytes.
+    IpcryptDeterministic,
+}
+
+impl Method {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Truncate => "truncate",
+            Method::Enumerate => "enumerate",
+            Method::PrefixMap => "prefix-map",
+            Method::Cryptopan => "cryptopan",
+            Method::Tsa => "tsa",
+            Method::Ipcipher => "ipcipher",
+            Method::IpcryptPfx => "ipcrypt-pfx",
+            Method::IpcryptDeterministic => "ipcrypt-deterministic",
+        }
+    }
+
+    /// Length of the native key in bytes, or None for keyless techniques.
+    pub fn key_len(self) -> Option<usize> {
+        match self {
+            Method::Truncate | Method::Enumerate => None,
+            Method::Ipcipher | Method::IpcryptDeterministic => Some(16),
+            Method::PrefixMap | Method::Cryptopan | Method::Tsa | Method::IpcryptPfx => Some(32),
+        }
+    }
+
+    /// True when `map --reverse` can invert it.
+    pub fn reversible(self) -> bool {
+        matches!(
+            self,
+            Method::Cryptopan
+                | Method::Tsa
+                | Method::Ipcipher
+                | Method::IpcryptPfx
+                | Method::IpcryptDeterministic
+        )
+    }
+
+    /// True when the technique keeps a mapping table that grows with input.
+    pub fn stateful(self) -> bool {
+        matches!(self, Method::Enumerate | Method::PrefixMap)
+    }
+
+    /// Every method, for `bench` and the docs.
+    pub const ALL: [Method; 8] = [
+        Method::Truncate,
+        Method::Enumerate,
+        Method::PrefixMap,
+        Method::Cryptopan,
+        Method::Tsa,
+        Method::Ipcipher,
+        Method::IpcryptPfx,
+        Method::IpcryptDeterministic,
+    ];
+}
+
+/// Numbering of `enumerate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum NumberingArg {
+    /// One counter per family from 1: 0.0.0.1, ::1, ...
+    #[default]
+    Sequential,
+    /// Exactly as PowerDNS dnswasher 4.7.3: one shared counter from 0, IPv4 in host byte order.
+    Dnswasher,
+}
+
+/// The options shared by `wash`, `map` and `bloom` that pick a technique.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MethodArgs {
+    /// Technique to apply.
+    #[arg(long, value_enum)]
+    pub method: Method,
+    /// File holding the technique's key as hex (16 bytes for ipcipher and
+    /// ipcrypt-deterministic, 32 for the others). Make one with `ipwash keygen`.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// ipcipher only: derive the key from the passphrase in FILE
+    /// (PBKDF2-SHA1, salt "ipcipheripcipher", 50,000 iterations; the file's
+    /// final newline is not part of the passphrase).
+    #[arg(long, value_name = "FILE", conflicts_with = "key_file")]
+    pub passphrase_file: Option<PathBuf>,
+    /// truncate: IPv4 bits kept.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub ipv4_prefix: u8,
+    /// truncate: IPv6 bits kept.
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub ipv6_prefix: u8,
+    /// truncate: reverse truncation (zero the top bits, keep the low prefix bits).
+    #[arg(long)]
+    pub reverse_truncation: bool,
+    /// truncate: black-marker anonymisation (every bit zeroed; same as prefixes of 0).
+    #[arg(long)]
+    pub black_marker: bool,
+    /// enumerate: numbering scheme.
+    #[arg(long, value_enum, default_value_t = NumberingArg::Sequential)]
+    pub numbering: NumberingArg,
+    /// prefix-map: keep the classful leading bits of IPv4 addresses (TCPdpriv -C).
+    #[arg(long)]
+    pub preserve_class: bool,
+    /// tsa: subtrees per level (256..=65536); more costs memory, fewer shares more subtrees.
+    #[arg(long, default_value_t = 4096)]
+    pub tsa_pool: u32,
+}
+
+/// A configuration error: reported with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+/// Read a hex key file for a `N`-byte key. The message never contains key bytes.
+pub fn read_key<const N: usize>(path: &Path) -> Result<Key<N>, UsageError> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read key file {}: {e}", path.display())))?,
+    );
+    Key::<N>::from_hex(&text).map_err(|e| usage(format!("key file {}: {e}", path.display())))
+}
+
+/// Read a passphrase file; one trailing newline (LF or CRLF) is removed.
+pub fn read_passphrase(path: &Path) -> Result<Zeroizing<Vec<u8>>, UsageError> {
+    let mut bytes = Zeroizing::new(
+        std::fs::read(path)
+            .map_err(|e| usage(format!("cannot read passphrase file {}: {e}", path.display())))?,
+    );
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    Ok(bytes)
+}
+
+/// A built technique, ready to use.
+pub enum Built {
+    /// An address map usable on packets.
+    Map {
+        /// The technique for the washer.
+        technique: Technique,
+        /// Name and parameters.
+        info: TechniqueInfo,
+        /// The same map as a reversible one, when it is.
+        reversible: Option<Arc<dyn Reversible>>,
+    },
+    /// ipcrypt-deterministic: IPv4 comes out as 16 bytes, so it only serves
+    /// text (`map`), never packets.
+    Deterministic(IpcryptDeterministic),
+}
+
+fn need_key<const N: usize>(args: &MethodArgs) -> Result<Key<N>, UsageError> {
+    if args.passphrase_file.is_some() {
+        return Err(usage(format!(
+            "--passphrase-file is for ipcipher only; {} takes --key-file",
+            args.method.name()
+        )));
+    }
+    match &args.key_file {
+        Some(p) => read_key::<N>(p),
+        None => Err(usage(format!(
+            "--method {} needs --key-file (make one with `ipwash keygen --method {}`)",
+            args.method.name(),
+            args.method.name()
+        ))),
+    }
+}
+
+fn stateless<M: Reversible + 'static>(m: M, info: TechniqueInfo) -> Built {
+    let arc = Arc::new(m);
+    Built::Map {
+        technique: Technique::Stateless(arc.clone()),
+        info,
+        reversible: Some(arc),
+    }
+}
+
+/// Build the technique the options describe.
+pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
+    let info = TechniqueInfo {
+        name: args.method.name().to_string(),
+        truncate: None,
+    };
+    if args.method.key_len().is_none() && (args.key_file.is_some() || args.passphrase_file.is_some()) {
+        return Err(usage(format!("--method {} takes no key", args.method.name())));
+    }
+    Ok(match args.method {
+        Method::Truncate => {
+            let (p4, p6) = if args.black_marker {
+                (0, 0)
+            } else {
+                (args.ipv4_prefix, args.ipv6_prefix)
+            };
+            let mode = if args.reverse_truncation {
+                TruncMode::Reverse
+            } else {
+                TruncMode::Keep
+            };
+            let t = Truncate::new(p4, p6, mode).map_err(|e| usage(e.to_string()))?;
+            Built::Map {
+                technique: Technique::Stateless(Arc::new(t)),
+                info: TechniqueInfo {
+                    // Prefix storage (C-DNS) keeps the top bits; reverse
+                    // truncation keeps the low bits, so it is not a prefix.
+                    truncate: (!args.reverse_truncation).then_some((p4, p6)),
+                    ..info
+                },
+                reversible: None,
+            }
+        }
+        Method::Enumerate => {
+            let n = match args.numbering {
+                NumberingArg::Sequential => Numbering::Sequential,
+                NumberingArg::Dnswasher => Numbering::Dnswasher,
+            };
+            Built::Map {
+                technique: Technique::Stateful(StatefulTech::Enumerate(Enumerate::new(n))),
+                info,
+                reversible: None,
+            }
+        }
+        Method::PrefixMap => {
+            let key = need_key::<32>(args)?;
+            Built::Map {
+                technique: Technique::Stateful(StatefulTech::PrefixMap(PrefixMap::new(
+                    &key,
+                    args.preserve_class,
+                ))),
+                info,
+                reversible: None,
+            }
+        }
+        Method::Cryptopan => stateless(CryptoPan::new(&need_key::<32>(args)?), info),
+        Method::Tsa => {
+            let t = Tsa::new(&need_key::<32>(args)?, args.tsa_pool).map_err(|e| usage(e.to_string()))?;
+            stateless(t, info)
+        }
+        Method::Ipcipher => {
+            let key = match (&args.key_file, &args.passphrase_file) {
+                (Some(p), None) => read_key::<16>(p)?,
+                (None, Some(p)) => key_from_passphrase(&read_passphrase(p)?),
+                _ => {
+                    return Err(usage(
+                        "--method ipcipher needs --key-file (16-byte hex key) or --passphrase-file",
+                    ))
+                }
+            };
+            stateless(IpCipher::new(&key), info)
+        }
+        Method::IpcryptPfx => {
+            let p = IpcryptPfx::new(&need_key::<32>(args)?).map_err(|e| usage(e.to_string()))?;
+            stateless(p, info)
+        }
+        Method::IpcryptDeterministic => Built::Deterministic(IpcryptDeterministic::new(&need_key::<16>(args)?)),
+    })
+}
+
+/// Parse one line of `map` input: an IPv4 or IPv6 address, surrounding
+/// whitespace ignored.
+pub fn parse_addr(line: &str) -> Option<IpAddr> {
+    line.trim().parse().ok()
+}

@@ -1,0 +1,832 @@
+//! `ipwash wash`: the stream pipeline.
+//!
+//! ```text
+//! input -> sniff (pcap | pcapng | C-DNS, plain | gz | xz)
+//!       -> units (records/blocks, copied verbatim unless patched)
+//!       -> locate address slots -> map (scope, keep, technique) -> patch
+//!       -> output in input order, same format and wrapping
+//! ```
+//!
+//! Stateful techniques (enumeration, prefix map) run the sequential path:
+//! their output depends on the order addresses are first seen. Stateless
+//! techniques run the parallel path: a reader thread cuts the input into
+//! batches, the batch is split into one contiguous chunk per worker, and the
+//! chunks are washed with rayon and written back in order. A worker's result
+//! depends only on the packet and the key, so the output is byte-identical
+//! for every thread count.
+//!
+//! A packet that cannot be parsed far enough to find every address is
+//! dropped and counted by reason (fail closed), unless `--unparsed pass`.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use crate::capture::{self, CaptureReader, Compression, FileKind, Output, ReaderOptions};
+use crate::error::CliError;
+use crate::method::{self, Built, MethodArgs};
+use crate::packet::{self, Family, Located};
+use crate::stats::Stats;
+use crate::wash::{KeepPrefix, Scope, Technique, Washer};
+
+/// What to do with packets that cannot be parsed far enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Unparsed {
+    /// Drop and count them (fail closed).
+    #[default]
+    Drop,
+    /// Write them unchanged. MAY LEAK the addresses they hold.
+    Pass,
+}
+
+/// Scope names on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ScopeArg {
+    /// Rewrite every address.
+    #[default]
+    All,
+    /// Keep the DNS server side (port 53, 853 or 443; QR bit breaks ties).
+    Clients,
+}
+
+/// Output compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CompressArg {
+    /// Same wrapping as the input for named files; none on stdout.
+    #[default]
+    Auto,
+    /// Uncompressed.
+    None,
+    /// gzip.
+    Gzip,
+    /// xz.
+    Xz,
+}
+
+/// `ipwash wash`.
+#[derive(Debug, clap::Args)]
+pub struct WashArgs {
+    /// Input files (`-` = stdin). Several inputs need `-o DIR`.
+    #[arg(value_name = "INPUT", default_value = "-")]
+    pub inputs: Vec<PathBuf>,
+    /// Output file, or directory for several inputs (`-` = stdout).
+    #[arg(short, long, value_name = "OUTPUT", default_value = "-")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub method: MethodArgs,
+    /// Which addresses to rewrite.
+    #[arg(long, value_enum, default_value_t = ScopeArg::All)]
+    pub scope: ScopeArg,
+    /// Leave this network unchanged (repeatable), e.g. your own servers: 192.0.2.0/24.
+    #[arg(long, value_name = "PREFIX")]
+    pub keep: Vec<String>,
+    /// Load the enumerate/prefix-map state from FILE before and save it after,
+    /// so several runs share one mapping.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Packets that cannot be parsed far enough to rewrite every address:
+    /// `drop` (default) or `pass` — pass WRITES THEM UNCHANGED AND MAY LEAK ADDRESSES.
+    #[arg(long, value_enum, default_value_t = Unparsed::Drop)]
+    pub unparsed: Unparsed,
+    /// Also write the statistics as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+    /// Worker threads for stateless techniques (default: number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output compression.
+    #[arg(long, value_enum, default_value_t = CompressArg::Auto)]
+    pub compress: CompressArg,
+    /// pcapng: keep comment options (they can hold anything, addresses included).
+    #[arg(long)]
+    pub keep_comments: bool,
+    /// C-DNS: keep the collection's free-text fields (filter, host-id, interfaces).
+    #[arg(long)]
+    pub keep_collection_info: bool,
+    /// Entries of the per-thread exact-address cache (0 disables it).
+    #[arg(long, default_value_t = 1 << 14)]
+    pub cache_size: usize,
+    /// Do not print statistics on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Everything decided before the first byte is read.
+pub struct Plan {
+    /// The washer (technique + scope + keep-list).
+    pub washer: Washer,
+    /// Unparsed-packet policy.
+    pub unparsed: Unparsed,
+    /// Worker threads.
+    pub threads: usize,
+    /// Reader options.
+    pub reader: ReaderOptions,
+    /// C-DNS options.
+    pub cdns: crate::cdns::CdnsOptions,
+    /// Output compression choice.
+    pub compress: CompressArg,
+    /// Exact-address cache entries per worker.
+    pub cache_size: usize,
+}
+
+/// Run `ipwash wash`.
+pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
+    // Stage 1: validate everything; nothing is written on a usage error.
+    let multi = args.inputs.len() > 1;
+    let stdin_count = args.inputs.iter().filter(|p| p.as_os_str() == "-").count();
+    if stdin_count > 1 {
+        return Err(CliError::usage("stdin (`-`) can be read only once"));
+    }
+    let out_is_stdout = args.output.as_os_str() == "-";
+    if multi && (out_is_stdout || !args.output.is_dir()) {
+        return Err(CliError::usage(
+            "several inputs need `-o DIR` naming an existing directory",
+        ));
+    }
+    if !multi && !out_is_stdout && args.output.is_dir() {
+        return Err(CliError::usage(format!(
+            "output {} is a directory; give a file name",
+            args.output.display()
+        )));
+    }
+    if out_is_stdout && capture::is_terminal_stdout() {
+        return Err(CliError::usage(
+            "refusing to write a binary capture to a terminal; use -o FILE or a pipe",
+        ));
+    }
+    if args.state.is_some() && !args.method.method.stateful() {
+        return Err(CliError::usage(format!(
+            "--state: {} keeps no state",
+            args.method.method.name()
+        )));
+    }
+    let keep = args
+        .keep
+        .iter()
+        .map(|k| KeepPrefix::parse(k).map_err(|e| CliError::usage(format!("--keep: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (technique, info) = match method::build(&args.method)? {
+        Built::Map {
+            technique, info, ..
+        } => (technique, info),
+        Built::Deterministic(_) => {
+            return Err(CliError::usage(
+                "ipcrypt-deterministic turns IPv4 addresses into 16 bytes, which cannot fit \
+                 an IPv4 header; use ipcrypt-pfx (format- and prefix-preserving) to wash captures, \
+                 or `ipwash map` for text logs",
+            ))
+        }
+    };
+    let mut washer = Washer::new(technique);
+    washer.info = info;
+    washer.scope = match args.scope {
+        ScopeArg::All => Scope::All,
+        ScopeArg::Clients => Scope::Clients,
+    };
+    washer.keep = keep;
+    if let Some(p) = &args.state {
+        crate::state::load(p, &mut washer.technique, &args.method)?;
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 256);
+    let mut plan = Plan {
+        washer,
+        unparsed: args.unparsed,
+        threads,
+        reader: ReaderOptions {
+            keep_comments: args.keep_comments,
+            keep_nrb: false,
+        },
+        cdns: crate::cdns::CdnsOptions {
+            keep_collection_info: args.keep_collection_info,
+            ..Default::default()
+        },
+        compress: args.compress,
+        cache_size: args.cache_size,
+    };
+
+    // Stage 2: run every input; a data error in one input does not stop the others.
+    let mut stats = Stats::default();
+    let mut first_err: Option<CliError> = None;
+    for input in &args.inputs {
+        let output = if multi {
+            let name = input
+                .file_name()
+                .ok_or_else(|| CliError::usage(format!("{}: no file name", input.display())))?;
+            args.output.join(name)
+        } else {
+            args.output.clone()
+        };
+        if let Err(e) = wash_one(input, &output, &mut plan, &mut stats) {
+            if e.is_broken_pipe() || e.code == 2 {
+                return Err(e);
+            }
+            // Report now and go on with the other inputs; exit 1 at the end.
+            eprintln!("ipwash: {e}");
+            first_err.get_or_insert(CliError::data(""));
+        }
+    }
+    if let Some(p) = &args.state {
+        crate::state::save(p, &plan.washer.technique, &args.method)?;
+    }
+    if !args.quiet {
+        eprint!("{}", stats.summary());
+    }
+    if let Some(p) = &args.stats_json {
+        std::fs::write(p, stats.to_json())
+            .map_err(|e| CliError::usage(format!("--stats-json {}: {e}", p.display())))?;
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn display(p: &Path) -> String {
+    if p.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        p.display().to_string()
+    }
+}
+
+/// Wash one input into one output.
+pub fn wash_one(input: &Path, output: &Path, plan: &mut Plan, stats: &mut Stats) -> Result<(), CliError> {
+    let name = display(input);
+    let inp = capture::open_input(input).map_err(|e| CliError::data(format!("{name}: {e}")))?;
+    let to_stdout = output.as_os_str() == "-";
+    let compression = match plan.compress {
+        CompressArg::Auto if to_stdout => Compression::None,
+        CompressArg::Auto => inp.compression,
+        CompressArg::None => Compression::None,
+        CompressArg::Gzip => Compression::Gzip,
+        CompressArg::Xz => Compression::Xz,
+    };
+    let kind = inp.kind;
+    let live = input.as_os_str() == "-";
+    let out = Output::create(output, compression)
+        .map_err(|e| CliError::usage(format!("cannot create {}: {e}", display(output))))?;
+    let out = Arc::new(Mutex::new(out));
+    let reader: Box<dyn Read + Send> = if live {
+        // A live pipe: flush the output whenever the input would block, so
+        // packets are not held back.
+        let o = out.clone();
+        Box::new(FlushOnBlock::new(
+            inp.into_reader(),
+            Box::new(move || {
+                if let Ok(mut g) = o.lock() {
+                    let _ = g.flush();
+                }
+            }),
+        ))
+    } else {
+        Box::new(inp.into_reader())
+    };
+    let res = match kind {
+        FileKind::Cdns => wash_cdns(reader, &out, plan, stats, &name),
+        FileKind::Pcap | FileKind::Pcapng => wash_capture(reader, &out, plan, stats, &name, live),
+        FileKind::Unknown => Err(CliError::data(format!(
+            "{name}: unknown format (not pcap, pcapng or C-DNS)"
+        ))),
+    };
+    let out = match Arc::try_unwrap(out) {
+        Ok(m) => m.into_inner().map_err(|_| CliError::data("output lock poisoned"))?,
+        Err(_) => return Err(CliError::data("internal: output still shared")),
+    };
+    // Even after a data error the output so far is a valid file: finish it.
+    let fin = out
+        .finish()
+        .map_err(|e| CliError::io(format!("writing {}", display(output)), e));
+    res?;
+    fin
+}
+
+fn wash_cdns(
+    reader: Box<dyn Read + Send>,
+    out: &Arc<Mutex<Output>>,
+    plan: &mut Plan,
+    stats: &mut Stats,
+    name: &str,
+) -> Result<(), CliError> {
+    let mut w = SharedWriter(out.clone());
+    match crate::cdns::wash_cdns(reader, &mut w, &mut plan.washer, &plan.cdns) {
+        Ok(s) => {
+            stats.cdns_blocks += s.blocks;
+            stats.cdns_addresses += s.rewritten;
+            Ok(())
+        }
+        Err(e) => {
+            let msg = format!("{name}: {e}");
+            if e.is_usage() {
+                Err(CliError::usage(msg))
+            } else {
+                Err(CliError::data(msg))
+            }
+        }
+    }
+}
+
+/// A writer over the shared output.
+struct SharedWriter(Arc<Mutex<Output>>);
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("output lock poisoned"))?
+            .write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("output lock poisoned"))?
+            .write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("output lock poisoned"))?
+            .flush()
+    }
+}
+
+/// A reader that calls a hook before a read that may block: used on live
+/// pipes so that everything washed so far reaches the output first.
+pub struct FlushOnBlock {
+    rx: Receiver<std::io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+    hook: Box<dyn FnMut() + Send>,
+    done: bool,
+}
+
+impl FlushOnBlock {
+    /// Start a thread pumping `inner` into chunks.
+    pub fn new(mut inner: Box<dyn std::io::BufRead + Send>, hook: Box<dyn FnMut() + Send>) -> Self {
+        let (tx, rx) = sync_channel::<std::io::Result<Vec<u8>>>(16);
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0u8; 1 << 16];
+            match inner.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.send(Ok(buf)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    break;
+                }
+            }
+        });
+        FlushOnBlock {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+            hook,
+            done: false,
+        }
+    }
+}
+
+impl Read for FlushOnBlock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.cur.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let next = match self.rx.try_recv() {
+                Ok(c) => Some(c),
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    (self.hook)();
+                    self.rx.recv().ok()
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
+            };
+            match next {
+                Some(Ok(c)) => {
+                    self.cur = c;
+                    self.pos = 0;
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Outcome of washing one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not a packet (a pcapng block other than a packet): copied.
+    Block,
+    /// A block the reader marked for removal (e.g. a Name Resolution Block).
+    BlockDropped(&'static str),
+    /// Written; `true` when at least one address was rewritten.
+    Written(bool),
+    /// Could not be parsed; written unchanged because of `--unparsed pass`.
+    Passed(&'static str),
+    /// Dropped for this reason.
+    Dropped(&'static str),
+}
+
+/// A small direct-mapped exact-address cache, one per worker. Skewed real
+/// traffic repeats addresses, and a hit skips the cipher entirely.
+pub struct AddrCache {
+    slots: Vec<Option<(IpAddr, IpAddr)>>,
+    mask: usize,
+}
+
+impl AddrCache {
+    /// A cache with at least `n` entries (rounded up to a power of two); 0 disables.
+    pub fn new(n: usize) -> Self {
+        let n = if n == 0 { 0 } else { n.next_power_of_two() };
+        AddrCache {
+            slots: vec![None; n],
+            mask: n.wrapping_sub(1),
+        }
+    }
+
+    fn index(&self, a: &IpAddr) -> usize {
+        let h = match a {
+            IpAddr::V4(v) => (u32::from(*v) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            IpAddr::V6(v) => {
+                let x = u128::from(*v);
+                ((x as u64) ^ ((x >> 64) as u64).rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            }
+        };
+        (h >> 32) as usize & self.mask
+    }
+
+    /// Look up, or compute and remember.
+    #[inline]
+    pub fn get_or(&mut self, a: IpAddr, f: impl FnOnce(IpAddr) -> IpAddr) -> IpAddr {
+        if self.slots.is_empty() {
+            return f(a);
+        }
+        let i = self.index(&a);
+        if let Some((k, v)) = self.slots[i] {
+            if k == a {
+                return v;
+            }
+        }
+        let v = f(a);
+        self.slots[i] = Some((a, v));
+        v
+    }
+}
+
+/// Per-worker state: reused between packets and batches.
+pub struct Worker {
+    /// Located slots, reused.
+    pub loc: Located,
+    /// Exact-address cache (stateless techniques only).
+    pub cache: AddrCache,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl Worker {
+    /// A fresh worker.
+    pub fn new(cache_size: usize) -> Self {
+        Worker {
+            loc: Located::new(),
+            cache: AddrCache::new(cache_size),
+            stats: Stats::default(),
+        }
+    }
+}
+
+/// Wash one packet in place. `washer` decides scope/keep and maps.
+pub fn wash_packet(
+    pkt: &mut [u8],
+    linktype: u32,
+    washer: &mut Washer,
+    w: &mut Worker,
+    unparsed: Unparsed,
+) -> Outcome {
+    if let Err(reason) = packet::locate(linktype, pkt, &mut w.loc) {
+        let r = reason.as_str();
+        return match unparsed {
+            Unparsed::Pass => Outcome::Passed(r),
+            Unparsed::Drop => Outcome::Dropped(r),
+        };
+    }
+    let mut changed = false;
+    let stateless = matches!(washer.technique, Technique::Stateless(_));
+    for i in 0..w.loc.slots.len() {
+        let s = w.loc.slots[i].clone();
+        let full = match s.family {
+            Family::V4 => 4,
+            Family::V6 => 16,
+        };
+        let bytes = match pkt.get(s.offset..s.offset + s.len as usize) {
+            Some(b) => b,
+            None => continue,
+        };
+        let mut new = [0u8; 16];
+        let n = s.len as usize;
+        if n == full && s.prefix_bits as usize == full * 8 {
+            let a = match s.family {
+                Family::V4 => IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
+                Family::V6 => {
+                    let mut o = [0u8; 16];
+                    o.copy_from_slice(bytes);
+                    IpAddr::V6(Ipv6Addr::from(o))
+                }
+            };
+            w.stats.distinct.insert(&a);
+            let m = if stateless && washer.in_scope(s.side) {
+                w.cache.get_or(a, |a| washer.wash(a, s.side))
+            } else {
+                washer.wash(a, s.side)
+            };
+            match m {
+                IpAddr::V4(v) => new[..4].copy_from_slice(&v.octets()),
+                IpAddr::V6(v) => new.copy_from_slice(&v.octets()),
+            }
+        } else {
+            // A prefix (ECS) or an address cut by the snapshot length.
+            new[..n].copy_from_slice(bytes);
+            let bits = if n == full {
+                s.prefix_bits
+            } else {
+                s.prefix_bits.min((n * 8) as u8)
+            };
+            washer.wash_prefix(&mut new[..n], s.family == Family::V6, bits, s.side);
+        }
+        if new[..n] != pkt[s.offset..s.offset + n] {
+            packet::patch(pkt, &w.loc, i, &new[..n]);
+            changed = true;
+        }
+    }
+    Outcome::Written(changed)
+}
+
+fn wash_capture(
+    reader: Box<dyn Read + Send>,
+    out: &Arc<Mutex<Output>>,
+    plan: &mut Plan,
+    stats: &mut Stats,
+    name: &str,
+    live: bool,
+) -> Result<(), CliError> {
+    let mut rd = CaptureReader::new(reader, plan.reader.clone())
+        .map_err(|e| CliError::data(format!("{name}: {e}")))?;
+    {
+        let mut o = out.lock().map_err(|_| CliError::data("output lock poisoned"))?;
+        o.write_all(rd.header()).map_err(|e| CliError::io("output", e))?;
+    }
+    match &plan.washer.technique {
+        // A live pipe takes the sequential path, which flushes the output
+        // whenever the input would block; batches would hold packets back.
+        Technique::Stateless(_) if plan.threads > 1 && !live => {
+            wash_parallel(rd, out, plan, stats, name)
+        }
+        _ => wash_sequential(&mut rd, out, plan, stats, name),
+    }
+}
+
+fn record(stats: &mut Stats, o: Outcome) {
+    match o {
+        Outcome::Block => stats.blocks += 1,
+        Outcome::BlockDropped(r) => stats.blocks_dropped(r),
+        Outcome::Written(changed) => {
+            stats.read += 1;
+            stats.written += 1;
+            if changed {
+                stats.rewritten += 1;
+            }
+        }
+        Outcome::Passed(r) => {
+            stats.read += 1;
+            stats.written += 1;
+            stats.passed(r);
+        }
+        Outcome::Dropped(r) => {
+            stats.read += 1;
+            stats.dropped(r);
+        }
+    }
+}
+
+fn writes(o: Outcome) -> bool {
+    matches!(o, Outcome::Block | Outcome::Written(_) | Outcome::Passed(_))
+}
+
+fn wash_sequential<R: Read>(
+    rd: &mut CaptureReader<R>,
+    out: &Arc<Mutex<Output>>,
+    plan: &mut Plan,
+    stats: &mut Stats,
+    name: &str,
+) -> Result<(), CliError> {
+    let mut w = Worker::new(if matches!(plan.washer.technique, Technique::Stateless(_)) {
+        plan.cache_size
+    } else {
+        0
+    });
+    loop {
+        let unit = match rd.next_unit() {
+            Ok(Some(u)) => u,
+            Ok(None) => break,
+            Err(e) => return Err(CliError::data(format!("{name}: {e}"))),
+        };
+        let outcome = match (&unit.packet, unit.dropped) {
+            (_, Some(r)) => Outcome::BlockDropped(r),
+            (None, None) => Outcome::Block,
+            (Some(p), None) => {
+                let range = p.range.clone();
+                let lt = p.linktype;
+                match unit.data.get_mut(range) {
+                    Some(pkt) => wash_packet(pkt, lt, &mut plan.washer, &mut w, plan.unparsed),
+                    None => Outcome::Dropped("malformed_record"),
+                }
+            }
+        };
+        record(stats, outcome);
+        if writes(outcome) {
+            let mut o = out.lock().map_err(|_| CliError::data("output lock poisoned"))?;
+            o.write_all(unit.data).map_err(|e| CliError::io("output", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// One unit inside a batch.
+#[derive(Clone)]
+struct Rec {
+    start: usize,
+    end: usize,
+    /// Packet bytes relative to `start`, and link type.
+    pkt: Option<(usize, usize, u32)>,
+    dropped: Option<&'static str>,
+    outcome: Outcome,
+}
+
+/// A batch of units copied out of the reader's buffer.
+#[derive(Default)]
+struct Batch {
+    buf: Vec<u8>,
+    recs: Vec<Rec>,
+}
+
+const BATCH_UNITS: usize = 4096;
+const BATCH_BYTES: usize = 4 << 20;
+
+enum Msg {
+    Batch(Batch),
+    Error(String),
+}
+
+fn wash_parallel<R: Read + Send + 'static>(
+    mut rd: CaptureReader<R>,
+    out: &Arc<Mutex<Output>>,
+    plan: &mut Plan,
+    stats: &mut Stats,
+    name: &str,
+) -> Result<(), CliError> {
+    let threads = plan.threads;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| CliError::data(format!("cannot start worker threads: {e}")))?;
+    let (tx, rx) = sync_channel::<Msg>(2);
+    let (back_tx, back_rx) = sync_channel::<Batch>(4);
+    let reader = std::thread::spawn(move || read_batches(&mut rd, tx, back_rx));
+    let mut workers: Vec<(Washer, Worker)> = (0..threads)
+        .filter_map(|_| Some((plan.washer.try_clone()?, Worker::new(plan.cache_size))))
+        .collect();
+    let unparsed = plan.unparsed;
+    let mut err = None;
+    for msg in rx {
+        let mut batch = match msg {
+            Msg::Batch(b) => b,
+            Msg::Error(e) => {
+                err = Some(CliError::data(format!("{name}: {e}")));
+                break;
+            }
+        };
+        wash_batch(&pool, &mut batch, &mut workers, unparsed);
+        {
+            let mut o = out.lock().map_err(|_| CliError::data("output lock poisoned"))?;
+            for r in &batch.recs {
+                record(stats, r.outcome);
+                if writes(r.outcome) {
+                    o.write_all(&batch.buf[r.start..r.end])
+                        .map_err(|e| CliError::io("output", e))?;
+                }
+            }
+        }
+        batch.buf.clear();
+        batch.recs.clear();
+        let _ = back_tx.try_send(batch);
+    }
+    drop(back_tx);
+    let _ = reader.join();
+    for (_, w) in &workers {
+        stats.merge(&w.stats);
+    }
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn read_batches<R: Read>(rd: &mut CaptureReader<R>, tx: SyncSender<Msg>, back: Receiver<Batch>) {
+    let mut batch = Batch::default();
+    loop {
+        match rd.next_unit() {
+            Ok(Some(u)) => {
+                let start = batch.buf.len();
+                batch.buf.extend_from_slice(u.data);
+                let end = batch.buf.len();
+                let pkt = u
+                    .packet
+                    .as_ref()
+                    .map(|p| (p.range.start, p.range.end, p.linktype));
+                batch.recs.push(Rec {
+                    start,
+                    end,
+                    pkt,
+                    dropped: u.dropped,
+                    outcome: Outcome::Block,
+                });
+                if batch.recs.len() >= BATCH_UNITS || batch.buf.len() >= BATCH_BYTES {
+                    let next = back.try_recv().unwrap_or_default();
+                    if tx.send(Msg::Batch(std::mem::replace(&mut batch, next))).is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(None) => {
+                let _ = tx.send(Msg::Batch(batch));
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Msg::Batch(std::mem::take(&mut batch)));
+                let _ = tx.send(Msg::Error(e.to_string()));
+                return;
+            }
+        }
+    }
+}
+
+fn wash_batch(
+    pool: &rayon::ThreadPool,
+    batch: &mut Batch,
+    workers: &mut [(Washer, Worker)],
+    unparsed: Unparsed,
+) {
+    let n = batch.recs.len();
+    let per = n.div_ceil(workers.len()).max(1);
+    // Split units and their bytes into one contiguous chunk per worker.
+    let mut chunks: Vec<(&mut [Rec], &mut [u8], usize)> = Vec::with_capacity(workers.len());
+    let mut recs: &mut [Rec] = &mut batch.recs;
+    let mut buf: &mut [u8] = &mut batch.buf;
+    let mut base = 0usize;
+    while !recs.is_empty() {
+        let take = per.min(recs.len());
+        let (rc, rrest) = recs.split_at_mut(take);
+        let end = rc.last().map_or(base, |r| r.end);
+        let (bc, brest) = buf.split_at_mut(end - base);
+        chunks.push((rc, bc, base));
+        recs = rrest;
+        buf = brest;
+        base = end;
+    }
+    pool.install(|| {
+        use rayon::prelude::*;
+        workers
+            .par_iter_mut()
+            .zip(chunks.into_par_iter())
+            .for_each(|((washer, w), (recs, buf, base))| {
+                for r in recs.iter_mut() {
+                    r.outcome = match (r.pkt, r.dropped) {
+                        (_, Some(reason)) => Outcome::BlockDropped(reason),
+                        (None, None) => Outcome::Block,
+                        (Some((ps, pe, lt)), None) => {
+                            let s = r.start - base;
+                            match buf.get_mut(s + ps..s + pe) {
+                                Some(pkt) => wash_packet(pkt, lt, washer, w, unparsed),
+                                None => Outcome::Dropped("malformed_record"),
+                            }
+                        }
+                    };
+                }
+            });
+    });
+}

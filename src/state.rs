@@ -1,0 +1,216 @@
+//! Saving and loading the tables of the stateful techniques (enumeration and
+//! the prefix map) as CSV, so several files and several runs share one
+//! mapping.
+//!
+//! The file has the columns `kind,family,original,replacement`:
+//! - `param` rows name the method, its options and (for keyed methods) a key
+//!   identifier, a one-way value that tells keys apart without revealing them;
+//! - `counter` rows hold the counters or random-stream positions;
+//! - `pair` rows hold `original -> replacement`, in order of first appearance.
+//!
+//! Loading refuses a file made by another method, other options or another
+//! key, since mixing them would break the one-to-one mapping. Saving writes
+//! a temporary file and renames it over the old one.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use ipwash_algorithms::enumerate::{EnumState, Enumerate, Numbering};
+use ipwash_algorithms::prefix_map::{PrefixMap, PrefixState};
+
+use crate::error::CliError;
+use crate::method::{read_key, Method, MethodArgs};
+use crate::wash::{StatefulTech, Technique};
+
+fn fam(a: &IpAddr) -> &'static str {
+    if a.is_ipv4() {
+        "ipv4"
+    } else {
+        "ipv6"
+    }
+}
+
+/// A key identifier: AES-128 under each key half of a fixed block, XORed,
+/// first 8 bytes, in hex. One-way, and different for different keys.
+pub fn key_id(key: &[u8; 32]) -> String {
+    use aes::cipher::{BlockEncrypt, KeyInit};
+    let mut out = [0u8; 16];
+    for half in key.chunks(16) {
+        let Ok(c) = aes::Aes128::new_from_slice(half) else {
+            continue;
+        };
+        let mut b = aes::Block::from(*b"ipwash-state-id1");
+        c.encrypt_block(&mut b);
+        for (o, x) in out.iter_mut().zip(b.iter()) {
+            *o ^= x;
+        }
+    }
+    out[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Rows(Vec<[String; 4]>);
+
+impl Rows {
+    fn param(&mut self, name: &str, value: &str) {
+        self.0.push(["param".into(), String::new(), name.into(), value.into()]);
+    }
+    fn counter(&mut self, family: &str, value: u128) {
+        self.0
+            .push(["counter".into(), family.into(), String::new(), value.to_string()]);
+    }
+    fn pair(&mut self, a: &IpAddr, b: &IpAddr) {
+        self.0
+            .push(["pair".into(), fam(a).into(), a.to_string(), b.to_string()]);
+    }
+}
+
+fn err(path: &Path, msg: impl std::fmt::Display) -> CliError {
+    CliError::usage(format!("state file {}: {msg}", path.display()))
+}
+
+fn numbering_name(n: Numbering) -> &'static str {
+    match n {
+        Numbering::Sequential => "sequential",
+        Numbering::Dnswasher => "dnswasher",
+    }
+}
+
+/// Save the technique's table to `path`.
+pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliError> {
+    let mut rows = Rows(Vec::new());
+    rows.param("method", args.method.name());
+    match tech {
+        Technique::Stateful(StatefulTech::Enumerate(e)) => {
+            let s = e.export();
+            rows.param("numbering", numbering_name(s.numbering));
+            rows.counter("ipv4", s.next_v4);
+            rows.counter("ipv6", s.next_v6);
+            for (a, b) in &s.pairs {
+                rows.pair(a, b);
+            }
+        }
+        Technique::Stateful(StatefulTech::PrefixMap(p)) => {
+            let key = match &args.key_file {
+                Some(k) => read_key::<32>(k)?,
+                None => return Err(err(path, "prefix-map needs its key")),
+            };
+            rows.param("key_id", &key_id(key.bytes()));
+            rows.param("preserve_class", if args.preserve_class { "yes" } else { "no" });
+            let s = p.export();
+            rows.counter("ipv4", s.word_pos_v4);
+            rows.counter("ipv6", s.word_pos_v6);
+            for (a, b) in &s.pairs {
+                rows.pair(a, b);
+            }
+        }
+        Technique::Stateless(_) => return Err(err(path, "this technique keeps no state")),
+    }
+    let tmp = path.with_extension("tmp-ipwash");
+    let write = || -> Result<(), Box<dyn std::error::Error>> {
+        let mut w = csv::Writer::from_path(&tmp)?;
+        w.write_record(["kind", "family", "original", "replacement"])?;
+        for r in &rows.0 {
+            w.write_record(r)?;
+        }
+        w.flush()?;
+        drop(w);
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        CliError::data(format!("cannot save state file {}: {e}", path.display()))
+    })
+}
+
+/// Load the table from `path` into the technique. A missing file is an
+/// empty state (the first run of a series).
+pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), CliError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let mut rd = csv::Reader::from_path(path).map_err(|e| err(path, e))?;
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut counters: Vec<(String, u128)> = Vec::new();
+    let mut pairs: Vec<(IpAddr, IpAddr)> = Vec::new();
+    for (i, rec) in rd.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| err(path, e))?;
+        let f = |n: usize| rec.get(n).unwrap_or("");
+        match f(0) {
+            "param" => params.push((f(2).to_string(), f(3).to_string())),
+            "counter" => {
+                let v = f(3)
+                    .parse::<u128>()
+                    .map_err(|_| err(path, format!("line {line}: bad counter")))?;
+                counters.push((f(1).to_string(), v));
+            }
+            "pair" => {
+                let a: IpAddr = f(2)
+                    .parse()
+                    .map_err(|_| err(path, format!("line {line}: bad address {:?}", f(2))))?;
+                let b: IpAddr = f(3)
+                    .parse()
+                    .map_err(|_| err(path, format!("line {line}: bad address {:?}", f(3))))?;
+                pairs.push((a, b));
+            }
+            other => return Err(err(path, format!("line {line}: unknown row kind {other:?}"))),
+        }
+    }
+    let param = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let counter = |n: &str| counters.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+    if param("method") != Some(args.method.name()) {
+        return Err(err(
+            path,
+            format!(
+                "made by method {:?}, not {}",
+                param("method").unwrap_or("?"),
+                args.method.name()
+            ),
+        ));
+    }
+    match (tech, args.method) {
+        (Technique::Stateful(StatefulTech::Enumerate(e)), Method::Enumerate) => {
+            let numbering = match param("numbering") {
+                Some("sequential") => Numbering::Sequential,
+                Some("dnswasher") => Numbering::Dnswasher,
+                _ => return Err(err(path, "missing or unknown numbering")),
+            };
+            if numbering != e.numbering() {
+                return Err(err(
+                    path,
+                    format!("made with --numbering {}", numbering_name(numbering)),
+                ));
+            }
+            let st = EnumState {
+                numbering,
+                next_v4: counter("ipv4").ok_or_else(|| err(path, "missing ipv4 counter"))?,
+                next_v6: counter("ipv6").ok_or_else(|| err(path, "missing ipv6 counter"))?,
+                pairs,
+            };
+            *e = Enumerate::import(st).map_err(|x| err(path, x))?;
+        }
+        (Technique::Stateful(StatefulTech::PrefixMap(p)), Method::PrefixMap) => {
+            let key = match &args.key_file {
+                Some(k) => read_key::<32>(k)?,
+                None => return Err(err(path, "prefix-map needs its key")),
+            };
+            if param("key_id") != Some(key_id(key.bytes()).as_str()) {
+                return Err(err(path, "made with a different key"));
+            }
+            let pc = if args.preserve_class { "yes" } else { "no" };
+            if param("preserve_class") != Some(pc) {
+                return Err(err(path, "made with a different --preserve-class"));
+            }
+            let st = PrefixState {
+                preserve_class: args.preserve_class,
+                word_pos_v4: counter("ipv4").ok_or_else(|| err(path, "missing ipv4 counter"))?,
+                word_pos_v6: counter("ipv6").ok_or_else(|| err(path, "missing ipv6 counter"))?,
+                pairs,
+            };
+            *p = PrefixMap::import(&key, &st).map_err(|x| err(path, x))?;
+        }
+        _ => return Err(err(path, "this technique keeps no state")),
+    }
+    Ok(())
+}
