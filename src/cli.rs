@@ -33,6 +33,8 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Measure every technique on this machine.
     Bench(crate::bench::BenchArgs),
+    /// Write a synthetic DNS capture (for benchmarks and scale tests).
+    Synth(crate::synth::SynthArgs),
     /// DNSBLOOM query summaries (RFC 8932 B.2.7): build, query, merge, info.
     #[command(subcommand)]
     Bloom(crate::bloomcli::BloomCommand),

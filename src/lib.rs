@@ -19,4 +19,5 @@ pub mod packet;
 pub mod pipeline;
 pub mod state;
 pub mod stats;
+pub mod synth;
 pub mod wash;

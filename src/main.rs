@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Map(a) => cli::run_map(a),
         Command::Keygen(a) => cli::run_keygen(a),
         Command::Bench(a) => ipwash::bench::run_bench(a),
+        Command::Synth(a) => ipwash::synth::run_synth(a),
         Command::Bloom(a) => ipwash::bloomcli::run_bloom(a),
     };
     match res {

@@ -254,6 +254,63 @@ fn display(p: &Path) -> String {
     }
 }
 
+impl Plan {
+    /// A plan for benchmarks: the named method with a fixed, published
+    /// (not secret) key, scope `all`, drop unparsed packets.
+    pub fn for_bench(method: &str, threads: usize) -> Plan {
+        use clap::ValueEnum;
+        let m = method::Method::from_str(method, false).unwrap_or(method::Method::Cryptopan);
+        let technique = match m {
+            method::Method::Truncate => Technique::Stateless(Arc::new(
+                ipwash_algorithms::truncate::Truncate::default(),
+            )),
+            method::Method::Tsa => Technique::Stateless(Arc::new(
+                ipwash_algorithms::tsa::Tsa::new(&bench_key(), 4096)
+                    .unwrap_or_else(|_| unreachable!("4096 is a valid pool size")),
+            )),
+            method::Method::IpcryptPfx => Technique::Stateless(Arc::new(
+                ipwash_algorithms::ipcrypt_pfx::IpcryptPfx::new(&bench_key())
+                    .unwrap_or_else(|_| unreachable!("the halves differ")),
+            )),
+            _ => Technique::Stateless(Arc::new(ipwash_algorithms::cryptopan::CryptoPan::new(
+                &bench_key(),
+            ))),
+        };
+        let mut washer = Washer::new(technique);
+        washer.info.name = m.name().to_string();
+        Plan {
+            washer,
+            unparsed: Unparsed::Drop,
+            threads: threads.max(1),
+            reader: ReaderOptions::default(),
+            cdns: Default::default(),
+            compress: CompressArg::None,
+            cache_size: 1 << 14,
+        }
+    }
+}
+
+fn bench_key() -> ipwash_algorithms::Key<32> {
+    ipwash_algorithms::Key::new(*b"ipwash bench key, not a secret!!")
+}
+
+/// Wash a pcap or pcapng stream from `r` to `w` (no compression, no C-DNS):
+/// the library entry point used by benchmarks and embedders.
+pub fn wash_stream<R: Read + Send, W: Write + Send>(
+    r: R,
+    w: W,
+    plan: &mut Plan,
+) -> Result<Stats, CliError> {
+    let out = Arc::new(Mutex::new(w));
+    let mut stats = Stats::default();
+    wash_capture(r, &out, plan, &mut stats, "<stream>", false)?;
+    out.lock()
+        .map_err(|_| CliError::data("output lock poisoned"))?
+        .flush()
+        .map_err(|e| CliError::io("output", e))?;
+    Ok(stats)
+}
+
 /// Wash one input into one output.
 pub fn wash_one(input: &Path, output: &Path, plan: &mut Plan, stats: &mut Stats) -> Result<(), CliError> {
     let name = display(input);
@@ -305,9 +362,9 @@ pub fn wash_one(input: &Path, output: &Path, plan: &mut Plan, stats: &mut Stats)
     fin
 }
 
-fn wash_cdns(
+fn wash_cdns<W: Write + Send>(
     reader: Box<dyn Read + Send>,
-    out: &Arc<Mutex<Output>>,
+    out: &Arc<Mutex<W>>,
     plan: &mut Plan,
     stats: &mut Stats,
     name: &str,
@@ -331,9 +388,9 @@ fn wash_cdns(
 }
 
 /// A writer over the shared output.
-struct SharedWriter(Arc<Mutex<Output>>);
+struct SharedWriter<W>(Arc<Mutex<W>>);
 
-impl Write for SharedWriter {
+impl<W: Write> Write for SharedWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0
             .lock()
@@ -576,9 +633,9 @@ pub fn wash_packet(
     Outcome::Written(changed)
 }
 
-fn wash_capture(
-    reader: Box<dyn Read + Send>,
-    out: &Arc<Mutex<Output>>,
+fn wash_capture<R: Read + Send, W: Write + Send>(
+    reader: R,
+    out: &Arc<Mutex<W>>,
     plan: &mut Plan,
     stats: &mut Stats,
     name: &str,
@@ -627,9 +684,9 @@ fn writes(o: Outcome) -> bool {
     matches!(o, Outcome::Block | Outcome::Written(_) | Outcome::Passed(_))
 }
 
-fn wash_sequential<R: Read>(
+fn wash_sequential<R: Read, W: Write>(
     rd: &mut CaptureReader<R>,
-    out: &Arc<Mutex<Output>>,
+    out: &Arc<Mutex<W>>,
     plan: &mut Plan,
     stats: &mut Stats,
     name: &str,
@@ -692,9 +749,9 @@ enum Msg {
     Error(String),
 }
 
-fn wash_parallel<R: Read + Send + 'static>(
+fn wash_parallel<R: Read + Send, W: Write>(
     mut rd: CaptureReader<R>,
-    out: &Arc<Mutex<Output>>,
+    out: &Arc<Mutex<W>>,
     plan: &mut Plan,
     stats: &mut Stats,
     name: &str,
@@ -706,13 +763,28 @@ fn wash_parallel<R: Read + Send + 'static>(
         .map_err(|e| CliError::data(format!("cannot start worker threads: {e}")))?;
     let (tx, rx) = sync_channel::<Msg>(2);
     let (back_tx, back_rx) = sync_channel::<Batch>(4);
-    let reader = std::thread::spawn(move || read_batches(&mut rd, tx, back_rx));
+    std::thread::scope(|scope| {
+        scope.spawn(move || read_batches(&mut rd, tx, back_rx));
+        parallel_main(&pool, rx, back_tx, out, plan, stats, name)
+    })
+}
+
+fn parallel_main<W: Write>(
+    pool: &rayon::ThreadPool,
+    rx: Receiver<Msg>,
+    back_tx: SyncSender<Batch>,
+    out: &Arc<Mutex<W>>,
+    plan: &mut Plan,
+    stats: &mut Stats,
+    name: &str,
+) -> Result<(), CliError> {
+    let threads = plan.threads;
     let mut workers: Vec<(Washer, Worker)> = (0..threads)
         .filter_map(|_| Some((plan.washer.try_clone()?, Worker::new(plan.cache_size))))
         .collect();
     let unparsed = plan.unparsed;
     let mut err = None;
-    for msg in rx {
+    for msg in rx.iter() {
         let mut batch = match msg {
             Msg::Batch(b) => b,
             Msg::Error(e) => {
@@ -720,7 +792,7 @@ fn wash_parallel<R: Read + Send + 'static>(
                 break;
             }
         };
-        wash_batch(&pool, &mut batch, &mut workers, unparsed);
+        wash_batch(pool, &mut batch, &mut workers, unparsed);
         {
             let mut o = out.lock().map_err(|_| CliError::data("output lock poisoned"))?;
             for r in &batch.recs {
@@ -735,8 +807,9 @@ fn wash_parallel<R: Read + Send + 'static>(
         batch.recs.clear();
         let _ = back_tx.try_send(batch);
     }
+    // Dropping the receivers ends the reader thread; the scope joins it.
+    drop(rx);
     drop(back_tx);
-    let _ = reader.join();
     for (_, w) in &workers {
         stats.merge(&w.stats);
     }
