@@ -29,9 +29,9 @@
 //! - `Sequential` IPv4 uses 0.0.0.1 ..= 255.255.255.255 for the first
 //!   2^32 - 1 addresses and 0.0.0.0 for the last possible one, so all 2^32
 //!   IPv4 addresses fit. IPv6 counts in 128 bits and cannot run out.
-//! - `Dnswasher` IPv6 keeps counting past 2^32 in the low 64 bits
-//!   (`::1:0:0`, ...), which dnswasher's 32-bit counter cannot do, but is the
-//!   only injective continuation. Its IPv4 side can only hold 2^32 values
+//! - `Dnswasher` IPv6 keeps counting past 2^32 (`::1:0:0`, ...), where
+//!   dnswasher's 32-bit counter would wrap and repeat; counting on is the
+//!   injective continuation. Its IPv4 side can only hold 2^32 values
 //!   and part of them were skipped while the counter numbered IPv6 clients;
 //!   once the shared counter passes 2^32, each new IPv4 address takes the
 //!   first still-unused IPv4 output instead, searching in dnswasher's order
