@@ -1,1 +1,272 @@
-//! TODO: ipcipher (being written).
+//! ipcipher (PowerDNS), RFC 8932 B.2.6: format-preserving encryption of
+//! whole addresses.
+//!
+//! **Preserves:** the address family and length, nothing else (not
+//! prefix-preserving). **Reversible:** yes, with the key. **Reference:** the
+//! PowerDNS ipcipher specification and `dnswasher -k` / `-p`, which this
+//! matches byte for byte.
+//!
+//! - IPv4: ipcrypt (J.-P. Aumasson), a 32-bit ARX permutation with a 128-bit
+//!   key: four key XORs around three applications of a byte-wise ARX
+//!   function, on the 4 address bytes in network order.
+//! - IPv6: AES-128 on the single 16-byte block.
+//! - Key: 16 bytes, either raw or derived from a passphrase with
+//!   [`key_from_passphrase`] (PBKDF2-HMAC-SHA1, salt `"ipcipheripcipher"`,
+//!   50000 iterations). The caller decides which; this module never guesses.
+//!
+//! # Security note
+//!
+//! RFC 8932 (B.2.6) cautions that ipcrypt is weak: it is an ad-hoc design
+//! without the analysis a standard block cipher has, and a 32-bit block means
+//! the whole IPv4 codebook is small enough to enumerate. Use it only to match
+//! existing ipcipher/dnswasher output. For new deployments prefer
+//! [`crate::ipcrypt_pfx`] (AES-based, prefix-preserving) or
+//! [`crate::cryptopan`].
+//!
+//! ```
+//! use ipwash_algorithms::{ipcipher::IpCipher, AddrMap, Key, Reversible};
+//! let key = Key::new(*b"some 16-byte key");
+//! let c = IpCipher::new(&key);
+//! let out = c.map_v4("127.0.0.1".parse().unwrap());
+//! assert_eq!(out.to_string(), "114.62.227.59");
+//! assert_eq!(c.unmap_v4(out).to_string(), "127.0.0.1");
+//! ```
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
+use aes::{Aes128, Block};
+use zeroize::Zeroize;
+
+use crate::{AddrMap, Key, Reversible};
+
+/// PBKDF2 salt fixed by the ipcipher specification.
+pub const KDF_SALT: &[u8] = b"ipcipheripcipher";
+/// PBKDF2 iteration count fixed by the ipcipher specification.
+pub const KDF_ITERATIONS: u32 = 50_000;
+
+/// Blocks per `encrypt_blocks` call in the IPv6 batch path.
+const BUF_BLOCKS: usize = 256;
+
+/// Derive the 16-byte ipcipher key from a passphrase:
+/// `PBKDF2-HMAC-SHA1(pass, "ipcipheripcipher", 50000, 16)`.
+pub fn key_from_passphrase(pass: &[u8]) -> Key<16> {
+    let mut out = [0u8; 16];
+    pbkdf2::pbkdf2_hmac::<sha1::Sha1>(pass, KDF_SALT, KDF_ITERATIONS, &mut out);
+    let key = Key::new(out);
+    out.zeroize();
+    key
+}
+
+/// An ipcipher instance for one 16-byte key.
+#[derive(Clone)]
+pub struct IpCipher {
+    v4_key: [u8; 16],
+    aes: Aes128,
+}
+
+impl IpCipher {
+    /// Set up from the raw 16-byte key (see [`key_from_passphrase`]).
+    pub fn new(key: &Key<16>) -> Self {
+        let k = key.bytes();
+        IpCipher {
+            v4_key: *k,
+            aes: Aes128::new(&Block::from(*k)),
+        }
+    }
+}
+
+impl Drop for IpCipher {
+    fn drop(&mut self) {
+        self.v4_key.zeroize();
+    }
+}
+
+impl std::fmt::Debug for IpCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IpCipher(<keyed>)")
+    }
+}
+
+fn xor4(s: &mut [u8; 4], k: &[u8]) {
+    for (b, x) in s.iter_mut().zip(k) {
+        *b ^= x;
+    }
+}
+
+/// The ipcrypt ARX function.
+fn permute_fwd(s: &mut [u8; 4]) {
+    let [mut s0, mut s1, mut s2, mut s3] = *s;
+    s0 = s0.wrapping_add(s1);
+    s2 = s2.wrapping_add(s3);
+    s1 = s1.rotate_left(2);
+    s3 = s3.rotate_left(5);
+    s1 ^= s0;
+    s3 ^= s2;
+    s0 = s0.rotate_left(4);
+    s0 = s0.wrapping_add(s3);
+    s2 = s2.wrapping_add(s1);
+    s1 = s1.rotate_left(3);
+    s3 = s3.rotate_left(7);
+    s1 ^= s2;
+    s3 ^= s0;
+    s2 = s2.rotate_left(4);
+    *s = [s0, s1, s2, s3];
+}
+
+/// The inverse of [`permute_fwd`]: its steps undone in reverse order.
+fn permute_bwd(s: &mut [u8; 4]) {
+    let [mut s0, mut s1, mut s2, mut s3] = *s;
+    s2 = s2.rotate_right(4);
+    s3 ^= s0;
+    s1 ^= s2;
+    s3 = s3.rotate_right(7);
+    s1 = s1.rotate_right(3);
+    s2 = s2.wrapping_sub(s1);
+    s0 = s0.wrapping_sub(s3);
+    s0 = s0.rotate_right(4);
+    s3 ^= s2;
+    s1 ^= s0;
+    s3 = s3.rotate_right(5);
+    s1 = s1.rotate_right(2);
+    s2 = s2.wrapping_sub(s3);
+    s0 = s0.wrapping_sub(s1);
+    *s = [s0, s1, s2, s3];
+}
+
+/// ipcrypt encryption of 4 bytes in network order.
+pub fn ipcrypt_encrypt(key: &[u8; 16], mut s: [u8; 4]) -> [u8; 4] {
+    xor4(&mut s, &key[0..4]);
+    permute_fwd(&mut s);
+    xor4(&mut s, &key[4..8]);
+    permute_fwd(&mut s);
+    xor4(&mut s, &key[8..12]);
+    permute_fwd(&mut s);
+    xor4(&mut s, &key[12..16]);
+    s
+}
+
+/// ipcrypt decryption of 4 bytes in network order.
+pub fn ipcrypt_decrypt(key: &[u8; 16], mut s: [u8; 4]) -> [u8; 4] {
+    xor4(&mut s, &key[12..16]);
+    permute_bwd(&mut s);
+    xor4(&mut s, &key[8..12]);
+    permute_bwd(&mut s);
+    xor4(&mut s, &key[4..8]);
+    permute_bwd(&mut s);
+    xor4(&mut s, &key[0..4]);
+    s
+}
+
+impl AddrMap for IpCipher {
+    fn map_v4(&self, a: Ipv4Addr) -> Ipv4Addr {
+        Ipv4Addr::from(ipcrypt_encrypt(&self.v4_key, a.octets()))
+    }
+
+    fn map_v6(&self, a: Ipv6Addr) -> Ipv6Addr {
+        let mut b = Block::from(a.octets());
+        self.aes.encrypt_block(&mut b);
+        Ipv6Addr::from(<[u8; 16]>::from(b))
+    }
+
+    fn map_v6_batch(&self, addrs: &mut [Ipv6Addr]) {
+        let mut buf = [Block::default(); BUF_BLOCKS];
+        for chunk in addrs.chunks_mut(BUF_BLOCKS) {
+            let blocks = &mut buf[..chunk.len()];
+            for (a, b) in chunk.iter().zip(blocks.iter_mut()) {
+                *b = Block::from(a.octets());
+            }
+            self.aes.encrypt_blocks(blocks);
+            for (a, b) in chunk.iter_mut().zip(blocks.iter()) {
+                *a = Ipv6Addr::from(<[u8; 16]>::from(*b));
+            }
+        }
+    }
+
+    fn prefix_preserving(&self) -> bool {
+        false
+    }
+}
+
+impl Reversible for IpCipher {
+    fn unmap_v4(&self, a: Ipv4Addr) -> Ipv4Addr {
+        Ipv4Addr::from(ipcrypt_decrypt(&self.v4_key, a.octets()))
+    }
+
+    fn unmap_v6(&self, a: Ipv6Addr) -> Ipv6Addr {
+        let mut b = Block::from(a.octets());
+        self.aes.decrypt_block(&mut b);
+        Ipv6Addr::from(<[u8; 16]>::from(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{RngCore, SeedableRng};
+
+    #[test]
+    fn readme_examples() {
+        let c = IpCipher::new(&Key::new(*b"some 16-byte key"));
+        for (i, o) in [
+            ("127.0.0.1", "114.62.227.59"),
+            ("8.8.8.8", "46.48.51.50"),
+            ("1.2.3.4", "171.238.15.199"),
+        ] {
+            let i: Ipv4Addr = i.parse().unwrap();
+            let o: Ipv4Addr = o.parse().unwrap();
+            assert_eq!(c.map_v4(i), o);
+            assert_eq!(c.unmap_v4(o), i);
+        }
+    }
+
+    #[test]
+    fn permute_inverts() {
+        for x in (0u32..=u32::MAX).step_by(65_537) {
+            let mut s = x.to_be_bytes();
+            permute_fwd(&mut s);
+            permute_bwd(&mut s);
+            assert_eq!(s, x.to_be_bytes());
+        }
+    }
+
+    #[test]
+    fn round_trips_and_batches() {
+        let mut r = ChaCha8Rng::seed_from_u64(7);
+        let mut k = [0u8; 16];
+        r.fill_bytes(&mut k);
+        let c = IpCipher::new(&Key::new(k));
+        assert!(!c.prefix_preserving());
+        for n in [0usize, 1, 7, 33, 1000] {
+            let v4: Vec<Ipv4Addr> = (0..n).map(|_| Ipv4Addr::from(r.next_u32())).collect();
+            let mut b4 = v4.clone();
+            c.map_v4_batch(&mut b4);
+            for (a, m) in v4.iter().zip(&b4) {
+                assert_eq!(c.map_v4(*a), *m);
+                assert_eq!(c.unmap_v4(*m), *a);
+            }
+            let v6: Vec<Ipv6Addr> = (0..n)
+                .map(|_| {
+                    Ipv6Addr::from((u128::from(r.next_u64()) << 64) | u128::from(r.next_u64()))
+                })
+                .collect();
+            let mut b6 = v6.clone();
+            c.map_v6_batch(&mut b6);
+            for (a, m) in v6.iter().zip(&b6) {
+                assert_eq!(c.map_v6(*a), *m);
+                assert_eq!(c.unmap_v6(*m), *a);
+            }
+        }
+    }
+
+    #[test]
+    fn passphrase_kdf() {
+        assert_eq!(
+            key_from_passphrase(b"crypto is not a coin").bytes(),
+            Key::<16>::from_hex("06c4bad23a38b9e0ad9d0590b0a3d93a")
+                .unwrap()
+                .bytes()
+        );
+    }
+}

@@ -19,6 +19,7 @@ pub mod cryptopan;
 pub mod enumerate;
 pub mod ipcipher;
 pub mod ipcrypt_det;
+pub mod ipcrypt_nd;
 pub mod ipcrypt_pfx;
 pub mod key;
 pub mod prefix_map;
