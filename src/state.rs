@@ -208,7 +208,7 @@ pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), 
                 word_pos_v6: counter("ipv6").ok_or_else(|| err(path, "missing ipv6 counter"))?,
                 pairs,
             };
-            *p = PrefixMap::import(&key, &st).map_err(|x| err(path, x))?;
+            *p = PrefixMap::import_checked(&key, args.preserve_class, &st).map_err(|x| err(path, x))?;
         }
         _ => return Err(err(path, "this technique keeps no state")),
     }
