@@ -23,6 +23,10 @@ pub const MAX_PCAP_CAPLEN: usize = 4 * 256 * 1024;
 pub const MAX_PCAPNG_BLOCK: usize = 16 * 1024 * 1024;
 
 /// What the reader may leave out of the stream.
+///
+/// Unless both are set, every pcapng Section Header Block gets its section
+/// length set to -1 ("not given"), because a shorter section would make a
+/// declared length wrong. With both set, blocks come out byte-identical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReaderOptions {
     /// Keep `opt_comment` options in pcapng blocks (default: strip them).
@@ -546,18 +550,10 @@ impl<R: Read> CaptureReader<R> {
                     len = strip(block, at);
                 }
             }
-            ng::ISB => {
-                if total >= 24 {
-                    len = strip(block, 20);
-                }
-            }
-            ng::DSB => {
-                if total >= 20 {
-                    let at = 16 + ng::pad4(ng::u32_at(block, 12, big) as usize);
-                    if at <= total - 4 {
-                        len = strip(block, at);
-                    }
-                }
+            ng::ISB if total >= 24 => len = strip(block, 20),
+            ng::DSB if total >= 20 => {
+                let at = 16 + ng::pad4(ng::u32_at(block, 12, big) as usize);
+                len = strip(block, at);
             }
             _ => {}
         }
@@ -588,4 +584,68 @@ fn packet_time(iface: &Interface, ts: u64) -> (u64, u32) {
         sec.saturating_sub(iface.offset_sec.unsigned_abs())
     };
     (sec, nsec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that returns at most `step` bytes per read, like a pipe.
+    struct Slow<'a>(&'a [u8], usize);
+    impl Read for Slow<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn pcap(records: &[usize]) -> Vec<u8> {
+        let mut v = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        v.extend([0; 8]);
+        v.extend(65535u32.to_le_bytes());
+        v.extend(1u32.to_le_bytes());
+        for (i, &n) in records.iter().enumerate() {
+            v.extend((i as u32).to_le_bytes());
+            v.extend(0u32.to_le_bytes());
+            v.extend((n as u32).to_le_bytes());
+            v.extend((n as u32).to_le_bytes());
+            v.extend(vec![i as u8; n]);
+        }
+        v
+    }
+
+    #[test]
+    fn buffer_is_reused_across_records() {
+        let sizes: Vec<usize> = (0..3000).map(|i| (i * 37) % 1500).collect();
+        let f = pcap(&sizes);
+        for step in [1, 7, 4096, usize::MAX] {
+            let mut r = CaptureReader::new(Slow(&f, step), ReaderOptions::default()).unwrap();
+            let mut n = 0;
+            while let Some(u) = r.next_unit().unwrap() {
+                let p = u.packet.unwrap();
+                assert_eq!(p.range.len(), sizes[n]);
+                assert!(u.data[p.range].iter().all(|&b| b == n as u8));
+                n += 1;
+            }
+            assert_eq!(n, sizes.len());
+            assert_eq!(r.buf.len(), READ_CHUNK, "no growth for small records");
+            assert_eq!(r.offset(), f.len() as u64);
+        }
+    }
+
+    #[test]
+    fn records_larger_than_the_buffer() {
+        let sizes = [10, MAX_PCAP_CAPLEN, 3, READ_CHUNK + 1, 0];
+        let f = pcap(&sizes);
+        let mut r = CaptureReader::new(Slow(&f, 100_000), ReaderOptions::default()).unwrap();
+        for (i, &n) in sizes.iter().enumerate() {
+            let u = r.next_unit().unwrap().unwrap();
+            assert_eq!(u.data.len(), 16 + n);
+            assert_eq!(u.packet.unwrap().number, i as u64 + 1);
+        }
+        assert!(r.next_unit().unwrap().is_none());
+        assert!(r.buf.len() <= 2 * (MAX_PCAP_CAPLEN + 16));
+    }
 }
