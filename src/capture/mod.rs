@@ -1,1 +1,39 @@
-//! Capture formats: being written.
+//! Capture files in and out: the streaming layer under `ipwash wash`.
+//!
+//! The washer rewrites addresses *in place*, so this layer hands out every
+//! record of the input as raw bytes ("units") and the writer copies them back
+//! verbatim. That is how the output keeps the input's byte order, timestamp
+//! precision, link types, sections and every block nobody touched, without a
+//! serialiser that could drift from the input.
+//!
+//! - [`open_input`] opens a path (`-` = stdin), recognises gzip and xz by
+//!   their magic and decompresses on the fly, then sniffs the format of the
+//!   decompressed bytes ([`FileKind`]).
+//! - [`CaptureReader`] reads classic pcap (both byte orders, µs and ns
+//!   magics, the "modified" Kuznetzov format) and pcapng (several sections of
+//!   either byte order, per-interface link type and `if_tsresol`, EPB, SPB,
+//!   obsolete PB). Each [`Unit`] borrows one reused buffer that grows to the
+//!   largest record and then stays put, so the hot loop does not allocate.
+//! - pcapng metadata that can leak is handled in the reader so every caller
+//!   gets it right: Name Resolution Blocks are marked dropped and comment
+//!   options are cut out of every block unless the caller asks to keep them
+//!   ([`ReaderOptions`]).
+//! - [`Output`] writes plain, gzip or xz to stdout or to a temporary file
+//!   next to the target that is renamed into place by [`Output::finish`], so
+//!   a failed run never leaves a half-written file under the final name.
+
+mod error;
+mod input;
+mod output;
+mod pcapng;
+mod reader;
+
+pub use error::CaptureError;
+pub use input::{open_input, Compression, FileKind, Input};
+pub use output::{is_terminal_stdout, Output};
+pub use reader::{
+    CaptureReader, PacketInfo, ReaderOptions, Unit, MAX_PCAPNG_BLOCK, MAX_PCAP_CAPLEN,
+};
+
+/// Size of the large reads done by the input and reader buffers.
+pub(crate) const READ_CHUNK: usize = 256 * 1024;

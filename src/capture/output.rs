@@ -1,0 +1,235 @@
+//! Writing the result: plain, gzip or xz, to stdout or to a file.
+//!
+//! A named file is written under a temporary name in the same directory and
+//! renamed over the target only by [`Output::finish`], after the compressor
+//! has written its trailer and the data is synced. An error or a dropped
+//! `Output` removes the temporary file, so the target is either the old
+//! file or the complete new one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, IsTerminal, Stdout, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Compression, READ_CHUNK};
+
+/// True when stdout is a terminal (where binary output must be refused).
+pub fn is_terminal_stdout() -> bool {
+    io::stdout().is_terminal()
+}
+
+enum Sink {
+    Stdout(BufWriter<Stdout>),
+    File(BufWriter<File>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Stdout(w) => w.write(buf),
+            Sink::File(w) => w.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Stdout(w) => w.write_all(buf),
+            Sink::File(w) => w.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Stdout(w) => w.flush(),
+            Sink::File(w) => w.flush(),
+        }
+    }
+}
+
+enum Encoder {
+    Plain(Sink),
+    Gzip(flate2::write::GzEncoder<Sink>),
+    Xz(liblzma::write::XzEncoder<Sink>),
+}
+
+impl Encoder {
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Encoder::Plain(w) => w,
+            Encoder::Gzip(w) => w,
+            Encoder::Xz(w) => w,
+        }
+    }
+}
+
+/// A temporary file that is deleted unless it was renamed into place.
+struct Pending {
+    tmp: PathBuf,
+    dest: PathBuf,
+    armed: bool,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Where washed data goes. Call [`Output::finish`] to complete it; dropping
+/// an unfinished named output deletes its temporary file.
+pub struct Output {
+    enc: Option<Encoder>,
+    pending: Option<Pending>,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("path", &self.pending.as_ref().map(|p| &p.dest))
+            .finish_non_exhaustive()
+    }
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// gzip and xz presets: the tools' defaults, so sizes match what users get
+/// from `gzip` and `xz`.
+const GZIP_LEVEL: u32 = 6;
+const XZ_PRESET: u32 = 6;
+
+impl Output {
+    /// Create an output at `path` (`-` = stdout) with `compression`.
+    pub fn create(path: &Path, compression: Compression) -> io::Result<Output> {
+        let (sink, pending) = if path.as_os_str() == "-" {
+            (
+                Sink::Stdout(BufWriter::with_capacity(READ_CHUNK, io::stdout())),
+                None,
+            )
+        } else {
+            let (file, tmp) = create_temp(path)?;
+            (
+                Sink::File(BufWriter::with_capacity(READ_CHUNK, file)),
+                Some(Pending {
+                    tmp,
+                    dest: path.to_path_buf(),
+                    armed: true,
+                }),
+            )
+        };
+        let enc = match compression {
+            Compression::None => Encoder::Plain(sink),
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                sink,
+                flate2::Compression::new(GZIP_LEVEL),
+            )),
+            Compression::Xz => Encoder::Xz(liblzma::write::XzEncoder::new(sink, XZ_PRESET)),
+        };
+        Ok(Output {
+            enc: Some(enc),
+            pending,
+        })
+    }
+
+    /// Finish the compressed stream, flush, and (for a named file) sync and
+    /// rename the temporary file over the target.
+    pub fn finish(mut self) -> io::Result<()> {
+        let enc = self.enc.take().ok_or_else(finished)?;
+        let sink = match enc {
+            Encoder::Plain(s) => s,
+            Encoder::Gzip(e) => e.finish()?,
+            Encoder::Xz(e) => e.finish()?,
+        };
+        match sink {
+            Sink::Stdout(mut w) => w.flush()?,
+            Sink::File(w) => {
+                let f = w.into_inner().map_err(|e| e.into_error())?;
+                f.sync_all()?;
+                drop(f);
+                if let Some(p) = self.pending.as_mut() {
+                    fs::rename(&p.tmp, &p.dest)?;
+                    p.armed = false;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn finished() -> io::Error {
+    io::Error::other("output already finished")
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.enc.as_mut().ok_or_else(finished)?.writer().write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.enc
+            .as_mut()
+            .ok_or_else(finished)?
+            .writer()
+            .write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.enc.as_mut().ok_or_else(finished)?.writer().flush()
+    }
+}
+
+/// A new file next to `dest` (same directory, so the rename cannot cross
+/// file systems), with a name no other run uses.
+fn create_temp(dest: &Path) -> io::Result<(File, PathBuf)> {
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = dest.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name")
+    })?;
+    loop {
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".ipwash-{}-{n}.tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_output_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.pcap");
+        let mut o = Output::create(&dest, Compression::Gzip).unwrap();
+        o.write_all(b"partial").unwrap();
+        drop(o);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn finish_renames_over_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.pcap");
+        fs::write(&dest, b"old").unwrap();
+        let mut o = Output::create(&dest, Compression::None).unwrap();
+        o.write_all(b"new contents").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
+        o.finish().unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new contents");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn missing_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("nope").join("out.pcap");
+        assert!(Output::create(&dest, Compression::None).is_err());
+    }
+}
