@@ -171,7 +171,9 @@ fn subject(m: Method) -> Result<Subject, CliError> {
         Method::Truncate => Subject::Stateless(Arc::new(Truncate::default()), 0),
         Method::Cryptopan => {
             let c = CryptoPan::new(&k32);
-            let mem = c.memory_bytes();
+            // The flip-bit table: one u16 per value of the first 15 bits.
+            let mem = std::mem::size_of::<CryptoPan>()
+                + (1usize << (ipwash_algorithms::cryptopan::TABLE_POSITIONS - 1)) * 2;
             Subject::Stateless(Arc::new(c), mem)
         }
         Method::Tsa => {
@@ -213,14 +215,14 @@ fn measure(m: Method, count: usize, ceiling: f64) -> Result<Vec<Row>, CliError> 
             let (d, mem) = match subject(m)? {
                 Subject::Stateless(map, mem) => {
                     let d = if !v6 {
-                        let src = if dist == "random" {
+                        let src: Vec<Ipv4Addr> = if dist == "random" {
                             random_v4(count, 1)
                         } else {
                             let pool = random_v4(distinct, 2);
                             z.iter().map(|&i| pool[i]).collect()
                         };
                         let mut buf = src.clone();
-                        if dist == "random" {
+                        let d = if dist == "random" {
                             best_of(|| {
                                 buf.copy_from_slice(&src);
                                 for c in buf.chunks_mut(1024) {
@@ -241,8 +243,9 @@ fn measure(m: Method, count: usize, ceiling: f64) -> Result<Vec<Row>, CliError> 
                                     }
                                 }
                             })
-                        }
-                        .max(Duration::from_nanos(1))
+                        };
+                        std::hint::black_box(&buf);
+                        d
                     } else {
                         let src = if dist == "random" {
                             random_v6(count, 3)
@@ -251,7 +254,7 @@ fn measure(m: Method, count: usize, ceiling: f64) -> Result<Vec<Row>, CliError> 
                             z.iter().map(|&i| pool[i]).collect()
                         };
                         let mut buf = src.clone();
-                        if dist == "random" {
+                        let d = if dist == "random" {
                             best_of(|| {
                                 buf.copy_from_slice(&src);
                                 for c in buf.chunks_mut(1024) {
@@ -272,9 +275,10 @@ fn measure(m: Method, count: usize, ceiling: f64) -> Result<Vec<Row>, CliError> 
                                     }
                                 }
                             })
-                        }
+                        };
+                        std::hint::black_box(&buf);
+                        d
                     };
-                    std::hint::black_box(&buf);
                     (d, mem)
                 }
                 Subject::Deterministic(det) => {
