@@ -326,7 +326,7 @@ impl BlockWasher {
                 match key(d, &mut self.w)? {
                     Some(0) => ty = Some(uint(d, "ae-type")?.value),
                     Some(2) => addr = Some(uint(d, "ae-address-index")?),
-                    Some(4) => flags = Some(uint(d, "ae-transport-flags")?),
+                    Some(3) => flags = Some(uint(d, "ae-transport-flags")?),
                     _ => self.w.skip(d)?,
                 }
             }
