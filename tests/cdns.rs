@@ -50,11 +50,19 @@ impl AddrMap for Add {
 struct Trunc(u8, u8);
 impl AddrMap for Trunc {
     fn map_v4(&self, a: Ipv4Addr) -> Ipv4Addr {
-        let m = if self.0 == 0 { 0 } else { u32::MAX << (32 - self.0) };
+        let m = if self.0 == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.0)
+        };
         Ipv4Addr::from(u32::from(a) & m)
     }
     fn map_v6(&self, a: Ipv6Addr) -> Ipv6Addr {
-        let m = if self.1 == 0 { 0 } else { u128::MAX << (128 - self.1) };
+        let m = if self.1 == 0 {
+            0
+        } else {
+            u128::MAX << (128 - self.1)
+        };
         Ipv6Addr::from(u128::from(a) & m)
     }
     fn prefix_preserving(&self) -> bool {
@@ -109,7 +117,11 @@ const COPY: CdnsOptions = CdnsOptions {
     mark_output: false,
 };
 
-fn run(input: &[u8], w: &mut Washer, opts: &CdnsOptions) -> (Vec<u8>, Result<CdnsStats, CdnsError>) {
+fn run(
+    input: &[u8],
+    w: &mut Washer,
+    opts: &CdnsOptions,
+) -> (Vec<u8>, Result<CdnsStats, CdnsError>) {
     let mut out = Vec::new();
     let r = wash_cdns(input, &mut out, w, opts);
     (out, r)
@@ -130,7 +142,13 @@ fn mask(mut b: Vec<u8>, bits: usize) -> Vec<u8> {
 }
 
 /// Expected stored bytes of a table entry used on `side`.
-fn exp_entry(spec: Spec, b: &[u8], side: Side, v6: Option<bool>, prefix: [Option<u8>; 4]) -> Vec<u8> {
+fn exp_entry(
+    spec: Spec,
+    b: &[u8],
+    side: Side,
+    v6: Option<bool>,
+    prefix: [Option<u8>; 4],
+) -> Vec<u8> {
     if spec.clients_only && side == Side::Server {
         return b.to_vec();
     }
@@ -175,7 +193,10 @@ fn ik(k: &Value) -> Option<i128> {
 }
 
 fn get(m: &Value, k: i128) -> Option<&Value> {
-    m.as_map()?.iter().find(|(kk, _)| ik(kk) == Some(k)).map(|(_, v)| v)
+    m.as_map()?
+        .iter()
+        .find(|(kk, _)| ik(kk) == Some(k))
+        .map(|(_, v)| v)
 }
 
 fn get_mut(m: &mut Value, k: i128) -> Option<&mut Value> {
@@ -271,20 +292,39 @@ fn check(input: &[u8], output: &[u8], spec: Spec, method: &str) -> usize {
                 return;
             };
             used[ia] = true;
-            assert_eq!(tout[ib], exp_entry(spec, &tin[ia], side, v6, p), "entry {ia} as {side:?}");
+            assert_eq!(
+                tout[ib],
+                exp_entry(spec, &tin[ia], side, v6, p),
+                "entry {ia} as {side:?}"
+            );
         };
         for (qa, qb) in arr(get(ab, 3)).iter().zip(arr(get(bb, 3))) {
             let v6 = u(get(qa, 4)).and_then(|s| sig_v6[s]);
             expect(u(get(qa, 1)), u(get(qb, 1)), Side::Client, v6);
         }
         for (sa, sb) in arr(get(ta, 3)).iter().zip(arr(get(tb, 3))) {
-            expect(u(get(sa, 0)), u(get(sb, 0)), Side::Server, u(get(sa, 2)).map(|f| f & 1 != 0));
+            expect(
+                u(get(sa, 0)),
+                u(get(sb, 0)),
+                Side::Server,
+                u(get(sa, 2)).map(|f| f & 1 != 0),
+            );
         }
         for (sa, sb) in arr(get(ta, 8)).iter().zip(arr(get(tb, 8))) {
-            expect(u(get(sa, 0)), u(get(sb, 0)), Side::Server, u(get(sa, 2)).map(|f| f & 1 != 0));
+            expect(
+                u(get(sa, 0)),
+                u(get(sb, 0)),
+                Side::Server,
+                u(get(sa, 2)).map(|f| f & 1 != 0),
+            );
         }
         for (ea, eb) in arr(get(ab, 4)).iter().zip(arr(get(bb, 4))) {
-            expect(u(get(ea, 2)), u(get(eb, 2)), Side::Client, u(get(ea, 3)).map(|f| f & 1 != 0));
+            expect(
+                u(get(ea, 2)),
+                u(get(eb, 2)),
+                Side::Client,
+                u(get(ea, 3)).map(|f| f & 1 != 0),
+            );
         }
         for (ma, mb) in arr(get(ab, 5)).iter().zip(arr(get(bb, 5))) {
             let v6 = u(get(ma, 3)).and_then(|i| mmd_v6[i]);
@@ -292,12 +332,19 @@ fn check(input: &[u8], output: &[u8], spec: Spec, method: &str) -> usize {
         }
         for (j, e) in tin.iter().enumerate() {
             if !used[j] {
-                assert_eq!(tout[j], exp_entry(spec, e, Side::Unknown, None, p), "unreferenced {j}");
+                assert_eq!(
+                    tout[j],
+                    exp_entry(spec, e, Side::Unknown, None, p),
+                    "unreferenced {j}"
+                );
             }
         }
         // ECS in OPT RDATA.
         let cts: Vec<Option<usize>> = arr(get(ta, 1)).iter().map(|c| u(get(c, 0))).collect();
-        let mut opt: Vec<usize> = arr(get(ta, 3)).iter().filter_map(|s| u(get(s, 15))).collect();
+        let mut opt: Vec<usize> = arr(get(ta, 3))
+            .iter()
+            .filter_map(|s| u(get(s, 15)))
+            .collect();
         for rr in arr(get(ta, 7)) {
             if u(get(rr, 1)).and_then(|c| cts[c]) == Some(41) {
                 opt.extend(u(get(rr, 3)));
@@ -315,7 +362,12 @@ fn check(input: &[u8], output: &[u8], spec: Spec, method: &str) -> usize {
             } else {
                 for f in ecs {
                     let span = f.offset..f.offset + f.len;
-                    let w = exp_prefix(spec, &r[span.clone()], f.family == 2, f.source_prefix.into());
+                    let w = exp_prefix(
+                        spec,
+                        &r[span.clone()],
+                        f.family == 2,
+                        f.source_prefix.into(),
+                    );
                     r[span].copy_from_slice(&w);
                 }
             }
@@ -332,7 +384,12 @@ fn check(input: &[u8], output: &[u8], spec: Spec, method: &str) -> usize {
             } else {
                 for f in ecs {
                     let span = f.offset..f.offset + f.len;
-                    let w = exp_prefix(spec, &r[span.clone()], f.family == 2, f.source_prefix.into());
+                    let w = exp_prefix(
+                        spec,
+                        &r[span.clone()],
+                        f.family == 2,
+                        f.source_prefix.into(),
+                    );
                     r[span].copy_from_slice(&w);
                 }
             }
@@ -344,7 +401,9 @@ fn check(input: &[u8], output: &[u8], spec: Spec, method: &str) -> usize {
     // Normalise: drop address tables and index fields, apply the ECS fixes.
     for (k, f) in [&mut a, &mut b].into_iter().enumerate() {
         let Value::Array(top) = f else { panic!() };
-        let Value::Array(bl) = &mut top[2] else { panic!() };
+        let Value::Array(bl) = &mut top[2] else {
+            panic!()
+        };
         for (bi, blk) in bl.iter_mut().enumerate() {
             map_items(blk, 3, |q| null(q, 1));
             map_items(blk, 4, |e| null(e, 2));
@@ -527,7 +586,10 @@ fn gen(prefix: bool, bad: bool) -> Vec<u8> {
     let mut storage = vec![
         (0, U(1_000_000)),
         (1, U(5000)),
-        (2, M(vec![(0, U(0x3ffff)), (1, U(0x1ffff)), (2, U(3)), (3, U(3))])),
+        (
+            2,
+            M(vec![(0, U(0x3ffff)), (1, U(0x1ffff)), (2, U(3)), (3, U(3))]),
+        ),
         (3, A(vec![U(0)])),
         (4, A(vec![U(1), U(28), U(41)])),
         (-7, T("private")),
@@ -542,7 +604,7 @@ fn gen(prefix: bool, bad: bool) -> Vec<u8> {
         (
             3,
             A(vec![M(vec![
-                (0, Mi(storage)),
+                (0, if prefix { M(storage) } else { Mi(storage) }),
                 (
                     1,
                     M(vec![
@@ -586,8 +648,22 @@ fn gen(prefix: bool, bad: bool) -> Vec<u8> {
                         B(cut(v4("203.0.113.9"))),
                     ]),
                 ),
-                (1, A(vec![M(vec![(0, U(1)), (1, U(1))]), M(vec![(0, U(41)), (1, U(4096))])])),
-                (2, Ai(vec![B(b"\x07example\x00".to_vec()), B(ecs4), B(ecs6), B(bad_opt)])),
+                (
+                    1,
+                    A(vec![
+                        M(vec![(0, U(1)), (1, U(1))]),
+                        M(vec![(0, U(41)), (1, U(4096))]),
+                    ]),
+                ),
+                (
+                    2,
+                    Ai(vec![
+                        B(b"\x07example\x00".to_vec()),
+                        B(ecs4),
+                        B(ecs6),
+                        B(bad_opt),
+                    ]),
+                ),
                 (
                     3,
                     A(vec![
@@ -596,7 +672,10 @@ fn gen(prefix: bool, bad: bool) -> Vec<u8> {
                         M(vec![(0, U(4)), (2, U(0))]),
                     ]),
                 ),
-                (7, A(vec![M(vec![(0, U(0)), (1, U(1)), (2, U(0)), (3, U(3))])])),
+                (
+                    7,
+                    A(vec![M(vec![(0, U(0)), (1, U(1)), (2, U(0)), (3, U(3))])]),
+                ),
                 (
                     8,
                     A(vec![
@@ -620,7 +699,16 @@ fn gen(prefix: bool, bad: bool) -> Vec<u8> {
                 M(vec![(1, U(1)), (4, U(0)), (7, U(0))]),
             ]),
         ),
-        (4, A(vec![M(vec![(0, U(2)), (1, U(3)), (2, U(4)), (3, U(0)), (4, U(5))])])),
+        (
+            4,
+            A(vec![M(vec![
+                (0, U(2)),
+                (1, U(3)),
+                (2, U(4)),
+                (3, U(0)),
+                (4, U(5)),
+            ])]),
+        ),
         (5, A(vec![M(vec![(0, U(10)), (1, U(1)), (3, U(0))])])),
     ]);
     let block1 = M(vec![
@@ -628,7 +716,10 @@ fn gen(prefix: bool, bad: bool) -> Vec<u8> {
         (
             2,
             M(vec![
-                (0, Ai(vec![B(cut(v4("192.0.2.2"))), B(cut(v4("198.51.100.8")))])),
+                (
+                    0,
+                    Ai(vec![B(cut(v4("192.0.2.2"))), B(cut(v4("198.51.100.8")))]),
+                ),
                 (3, A(vec![M(vec![(0, U(0)), (2, U(0))])])),
             ]),
         ),
@@ -655,13 +746,18 @@ fn item_len(b: &[u8], p: usize) -> usize {
         0..=23 => (u64::from(ai), 1),
         24..=27 => {
             let k = 1usize << (ai - 24);
-            (b[p + 1..p + 1 + k].iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)), 1 + k)
+            (
+                b[p + 1..p + 1 + k]
+                    .iter()
+                    .fold(0u64, |a, &x| (a << 8) | u64::from(x)),
+                1 + k,
+            )
         }
         _ => (0, 1),
     };
     let mut q = p + h;
     match (major, ai) {
-        (2 | 3 | 4 | 5, 31) => {
+        (2..=5, 31) => {
             while b[q] != 0xff {
                 q += item_len(b, q);
             }
@@ -721,9 +817,13 @@ fn load(p: &std::path::Path) -> Vec<u8> {
     let raw = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let mut out = Vec::new();
     if raw.starts_with(b"\xfd7zXZ\0") {
-        liblzma::read::XzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+        liblzma::read::XzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
     } else if raw.starts_with(&[0x1f, 0x8b]) {
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
     } else {
         out = raw;
     }
@@ -849,14 +949,20 @@ fn generated_truncation() {
 fn prefix_storage_needs_prefix_technique() {
     let mut inputs = vec![("generated".to_string(), gen_file(true))];
     if let Some(c) = corpus() {
-        inputs.push(("testcontent-prefix".into(), load(&c.join("generated/testcontent-prefix.cdns"))));
+        inputs.push((
+            "testcontent-prefix".into(),
+            load(&c.join("generated/testcontent-prefix.cdns")),
+        ));
     }
     for (name, f) in inputs {
         let mut w = Washer::new(Technique::Stateless(Arc::new(Add)));
         w.info.name = "add".into();
         let (out, r) = run(&f, &mut w, &CdnsOptions::default());
         let e = r.expect_err(&name);
-        assert!(matches!(e, CdnsError::NeedsFullAddress { .. }), "{name}: {e}");
+        assert!(
+            matches!(e, CdnsError::NeedsFullAddress { .. }),
+            "{name}: {e}"
+        );
         assert!(e.is_usage());
         assert!(e.to_string().contains("add"));
         assert!(out.is_empty(), "{name}: nothing written");
@@ -909,14 +1015,20 @@ fn check_cut(f: &[u8], cut: usize, start: usize, ends: &[usize]) {
     let (out, r) = run(&f[..cut], &mut identity(), &COPY);
     let e = r.expect_err("cut input must fail");
     if cut < start {
-        assert!(out.is_empty(), "cut {cut} in the header: nothing written ({e})");
+        assert!(
+            out.is_empty(),
+            "cut {cut} in the header: nothing written ({e})"
+        );
         return;
     }
     let k = ends.iter().filter(|&&x| x <= cut).count();
     let b = if k == 0 { start } else { ends[k - 1] };
     let mut want = f[..b].to_vec();
     want.push(0xff);
-    assert!(out == want, "cut {cut}: output is not the {k} complete blocks");
+    assert!(
+        out == want,
+        "cut {cut}: output is not the {k} complete blocks"
+    );
     match e {
         CdnsError::Truncated { block, offset } => {
             assert_eq!(block, k as u64, "cut {cut}");
@@ -975,7 +1087,10 @@ fn corrupt_block_is_reported_and_earlier_blocks_kept() {
         "{e}"
     );
     let msg = e.to_string();
-    assert!(msg.contains("block 1") && msg.contains(&format!("byte {}", ends[0])), "{msg}");
+    assert!(
+        msg.contains("block 1") && msg.contains(&format!("byte {}", ends[0])),
+        "{msg}"
+    );
     let mut want = f[..ends[0]].to_vec();
     want.push(0xff);
     assert_eq!(out, want);
@@ -984,11 +1099,17 @@ fn corrupt_block_is_reported_and_earlier_blocks_kept() {
     // Well-formed CBOR, wrong type: block 1's client-address-index as text.
     // Block 1's Q/R is `a3 01 01 04 00 28 19 01 2b`.
     let mut bad = f.clone();
-    let at = (ends[0]..f.len()).rev().find(|&i| f[i] == 0xa3 && f[i + 1] == 0x01).unwrap();
+    let at = (ends[0]..f.len())
+        .rev()
+        .find(|&i| f[i] == 0xa3 && f[i + 1] == 0x01)
+        .unwrap();
     bad[at + 2] = 0x60; // "" instead of 1
     let (out, r) = run(&bad, &mut identity(), &COPY);
     let e = r.unwrap_err();
-    assert!(matches!(e, CdnsError::Corrupt { block: 1, offset, .. } if offset == (at + 2) as u64), "{e}");
+    assert!(
+        matches!(e, CdnsError::Corrupt { block: 1, offset, .. } if offset == (at + 2) as u64),
+        "{e}"
+    );
     assert_eq!(blocks(&dec(&out)).len(), 1);
 }
 
@@ -1016,14 +1137,20 @@ fn not_cdns_is_refused() {
     let at = f.windows(2).position(|w| w == [0x00, 0x01]).unwrap();
     f[at + 1] = 0x02;
     let (out, r) = run(&f, &mut identity(), &COPY);
-    assert!(matches!(r, Err(CdnsError::UnsupportedVersion { major: 2, minor: 0 })));
+    assert!(matches!(
+        r,
+        Err(CdnsError::UnsupportedVersion { major: 2, minor: 0 })
+    ));
     assert!(out.is_empty());
 
     if let Some(c) = corpus() {
         let f = load(&c.join("compactor-testdata/gold.cbor05.xz"));
         let (out, r) = run(&f, &mut identity(), &COPY);
         let e = r.unwrap_err();
-        assert!(matches!(e, CdnsError::UnsupportedVersion { major: 0, minor: 5 }), "{e}");
+        assert!(
+            matches!(e, CdnsError::UnsupportedVersion { major: 0, minor: 5 }),
+            "{e}"
+        );
         assert!(e.to_string().contains("0.5"));
         assert!(out.is_empty());
     }
@@ -1053,4 +1180,27 @@ fn definite_block_array_is_written_indefinite() {
     let (out, r) = run(&g[..ends[0] + 3], &mut identity(), &COPY);
     assert!(matches!(r, Err(CdnsError::Truncated { block: 1, .. })));
     assert_eq!(blocks(&dec(&out)).len(), 1);
+}
+
+#[test]
+fn byte_flips_never_panic_and_output_stays_valid() {
+    let f = gen(false, true);
+    let spec = Spec {
+        tech: Tech::Not,
+        clients_only: true,
+        blank: true,
+    };
+    for i in 0..f.len() {
+        for v in [0x00, 0x18, 0x1c, 0x5f, 0x7f, 0x9f, 0xbb, 0xff, f[i] ^ 1] {
+            let mut g = f.clone();
+            g[i] = v;
+            for mut w in [identity(), washer(spec)] {
+                let (out, r) = run(&g, &mut w, &CdnsOptions::default());
+                if r.is_ok() || !out.is_empty() {
+                    let t: Result<Value, _> = ciborium::from_reader(&out[..]);
+                    assert!(t.is_ok(), "flip {i}={v:#x}: output does not decode ({r:?})");
+                }
+            }
+        }
+    }
 }

@@ -131,7 +131,12 @@ impl BlockWasher {
         let p = params
             .get(self.params_index as usize)
             .copied()
-            .ok_or_else(|| Bad::new(0, format!("block-parameters-index {} out of range", self.params_index)))?;
+            .ok_or_else(|| {
+                Bad::new(
+                    0,
+                    format!("block-parameters-index {} out of range", self.params_index),
+                )
+            })?;
         self.rewrite(buf, &p, washer, opts, stats)?;
         self.edits.apply(buf, out)
     }
@@ -391,9 +396,13 @@ impl BlockWasher {
                 if (r.side == Side::Server) != pass_server {
                     continue;
                 }
-                let Ok(idx) = usize::try_from(r.at.value) else { continue };
+                let Ok(idx) = usize::try_from(r.at.value) else {
+                    continue;
+                };
                 // A dangling index names no address; it is left as it is.
-                let Some(e) = self.entries.get(idx).copied() else { continue };
+                let Some(e) = self.entries.get(idx).copied() else {
+                    continue;
+                };
                 let fam = match r.fam {
                     Fam::Known(f) => f,
                     Fam::Sig(s) => self.sigs.get(s as usize).and_then(|s| s.v6),
@@ -413,7 +422,8 @@ impl BlockWasher {
                                 k
                             }
                         };
-                        self.edits.replace(r.at.pos, r.at.end, |o| put_head(o, 0, new));
+                        self.edits
+                            .replace(r.at.pos, r.at.end, |o| put_head(o, 0, new));
                     }
                 }
             }
@@ -432,10 +442,12 @@ impl BlockWasher {
             }
             if let Some(count) = table.len {
                 let total = count + self.extras.len() as u64;
-                self.edits.replace(table.hdr, table.body, |o| put_head(o, 4, total));
+                self.edits
+                    .replace(table.hdr, table.body, |o| put_head(o, 4, total));
             }
             let blob = &self.scratch;
-            self.edits.replace(table.end, table.end, |o| o.extend_from_slice(blob));
+            self.edits
+                .replace(table.end, table.end, |o| o.extend_from_slice(blob));
             stats.split_entries += self.extras.len() as u64;
         }
 
@@ -460,7 +472,12 @@ impl BlockWasher {
         Ok(())
     }
 
-    fn wash_opt_rdata(&mut self, buf: &mut [u8], washer: &mut Washer, stats: &mut CdnsStats) -> PResult<()> {
+    fn wash_opt_rdata(
+        &mut self,
+        buf: &mut [u8],
+        washer: &mut Washer,
+        stats: &mut CdnsStats,
+    ) -> PResult<()> {
         for &(ct, rd) in &self.rrs {
             let is_opt = ct
                 .and_then(|c| self.classtypes.get(c as usize).copied().flatten())
@@ -472,9 +489,14 @@ impl BlockWasher {
         self.opt_rdata.sort_unstable();
         self.opt_rdata.dedup();
         for &i in &self.opt_rdata {
-            let Some(slot) = self.name_rdata.get(i as usize) else { continue };
+            let Some(slot) = self.name_rdata.get(i as usize) else {
+                continue;
+            };
             let Some(b) = *slot else {
-                return Err(Bad::new(0, format!("OPT RDATA entry {i} is not a definite-length byte string")));
+                return Err(Bad::new(
+                    0,
+                    format!("OPT RDATA entry {i} is not a definite-length byte string"),
+                ));
             };
             let rdata = &mut buf[b.range()];
             if opt_ecs(rdata, 0, rdata.len(), &mut self.ecs).is_err() {
@@ -522,7 +544,14 @@ impl BlockWasher {
 
 /// Decide how an entry of `len` bytes, used on `side` with family `fam`
 /// (true = IPv6) when known, is treated.
-fn treat(side: Side, fam: Option<bool>, len: usize, p: &Params, washer: &Washer, opts: &CdnsOptions) -> Treat {
+fn treat(
+    side: Side,
+    fam: Option<bool>,
+    len: usize,
+    p: &Params,
+    washer: &Washer,
+    opts: &CdnsOptions,
+) -> Treat {
     if !washer.in_scope(side) {
         return Treat::Keep;
     }
@@ -583,5 +612,115 @@ fn apply(bytes: &mut [u8], t: Treat, washer: &mut Washer, stats: &mut CdnsStats)
             }
             len
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wash::{Identity, Scope, Technique, TechniqueInfo};
+    use std::sync::Arc;
+
+    fn w(scope: Scope, truncate: Option<(u8, u8)>) -> Washer {
+        let mut w = Washer::new(Technique::Stateless(Arc::new(Identity)));
+        w.scope = scope;
+        w.info = TechniqueInfo {
+            name: "t".into(),
+            truncate,
+        };
+        w
+    }
+
+    const FULL: Params = Params { prefix: [None; 4] };
+    const O: CdnsOptions = CdnsOptions {
+        keep_collection_info: false,
+        mark_output: true,
+    };
+
+    #[test]
+    fn family_from_flags_or_length() {
+        let w = w(Scope::All, None);
+        let t = |side, fam, len, p: &Params| treat(side, fam, len, p, &w, &O);
+        assert_eq!(
+            t(Side::Client, None, 4, &FULL),
+            Treat::Wash {
+                v6: false,
+                bits: 32,
+                len: 4
+            }
+        );
+        assert_eq!(
+            t(Side::Client, None, 16, &FULL),
+            Treat::Wash {
+                v6: true,
+                bits: 128,
+                len: 16
+            }
+        );
+        assert_eq!(t(Side::Unknown, None, 7, &FULL), Treat::Blank);
+        // Prefix storage: client /24 (3 bytes) and /48 (6 bytes) tell apart;
+        // /24 and /20 for the two families both give 3 bytes: ambiguous.
+        let p = Params {
+            prefix: [Some(24), Some(48), None, None],
+        };
+        assert_eq!(
+            t(Side::Client, None, 3, &p),
+            Treat::Wash {
+                v6: false,
+                bits: 24,
+                len: 3
+            }
+        );
+        assert_eq!(
+            t(Side::Client, None, 6, &p),
+            Treat::Wash {
+                v6: true,
+                bits: 48,
+                len: 6
+            }
+        );
+        let amb = Params {
+            prefix: [Some(24), Some(20), None, None],
+        };
+        assert_eq!(t(Side::Client, None, 3, &amb), Treat::Blank);
+        // Flags win over length.
+        assert_eq!(
+            t(Side::Client, Some(true), 3, &amb),
+            Treat::Wash {
+                v6: true,
+                bits: 20,
+                len: 3
+            }
+        );
+    }
+
+    #[test]
+    fn scope_and_truncation() {
+        let c = w(Scope::Clients, Some((24, 48)));
+        assert_eq!(
+            treat(Side::Server, Some(false), 4, &FULL, &c, &O),
+            Treat::Keep
+        );
+        assert_eq!(
+            treat(Side::Client, Some(false), 4, &FULL, &c, &O),
+            Treat::Wash {
+                v6: false,
+                bits: 24,
+                len: 3
+            }
+        );
+        // Without marking, lengths stay (the prefix keys are not written).
+        let copy = CdnsOptions {
+            mark_output: false,
+            ..O
+        };
+        assert_eq!(
+            treat(Side::Client, Some(true), 16, &FULL, &c, &copy),
+            Treat::Wash {
+                v6: true,
+                bits: 48,
+                len: 16
+            }
+        );
     }
 }

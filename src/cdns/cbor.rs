@@ -131,8 +131,13 @@ impl Walker {
                             return Extent::Bad(p, "string longer than 1 GiB");
                         }
                         let end = p + hlen + arg as usize;
-                        if end > buf.len() {
+                        let Some(body) = buf.get(p + hlen..end) else {
                             return Extent::Incomplete;
+                        };
+                        // Text must be UTF-8 (each chunk on its own), or
+                        // the output would not be valid CBOR either.
+                        if major == 3 && std::str::from_utf8(body).is_err() {
+                            return Extent::Bad(p, "text string is not UTF-8");
                         }
                         p = end;
                     }
@@ -450,6 +455,8 @@ mod tests {
         assert!(matches!(ext(&[0x5f, 0x61, 0x41, 0xff]), Extent::Bad(1, _)));
         assert!(matches!(ext(&[0x3f]), Extent::Bad(..)));
         assert!(matches!(ext(&[0xf8, 0x10]), Extent::Bad(..)));
+        assert!(matches!(ext(&[0x62, 0xc3, 0x28]), Extent::Bad(0, _)));
+        assert!(matches!(ext(&[0x7f, 0x61, 0xc3, 0xff]), Extent::Bad(1, _)));
         assert!(matches!(
             ext(&[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
             Extent::Bad(..)

@@ -44,6 +44,11 @@
 //! Known limits: reverse names (`in-addr.arpa`) in `name-rdata` are not
 //! washed; A/AAAA RDATA is not an endpoint address and is not washed.
 //!
+//! Input is checked strictly: every block must be well-formed CBOR with
+//! UTF-8 text (so the output is too), and the fields the washer reads must
+//! have their CDDL types. An index that points past the end of the
+//! `ip-address` table names no address and is left as it is.
+//!
 //! Errors: a cut or corrupt block ends the run with an error naming the
 //! block (numbered from 0) and the byte offset in the (decompressed) input;
 //! every complete block before it has been written and the output is closed
@@ -284,10 +289,14 @@ impl<R: Read> Input<R> {
         loop {
             match self.walker.extent(&self.buf, self.at) {
                 Extent::Done(n) => return Ok(n),
-                Extent::Bad(p, msg) => return Err(ItemError::Bad(self.base + p as u64, msg.into())),
+                Extent::Bad(p, msg) => {
+                    return Err(ItemError::Bad(self.base + p as u64, msg.into()))
+                }
                 Extent::Incomplete => match self.fill() {
                     Ok(true) => {}
-                    Ok(false) => return Err(ItemError::Incomplete(self.base + self.buf.len() as u64)),
+                    Ok(false) => {
+                        return Err(ItemError::Incomplete(self.base + self.buf.len() as u64))
+                    }
                     Err(e) => return Err(ItemError::Io(e)),
                 },
             }
@@ -368,7 +377,11 @@ pub fn wash_cdns<R: Read, W: Write>(
         }
         Some(b) if b >> 5 == 4 && (b & 31) <= 27 => {
             let ai = b & 31;
-            let hlen = if ai < 24 { 1 } else { 1 + (1usize << (ai - 24)) };
+            let hlen = if ai < 24 {
+                1
+            } else {
+                1 + (1usize << (ai - 24))
+            };
             if !inp.need(hlen)? {
                 return Err(CdnsError::BadPreamble {
                     offset: arr_at,
@@ -397,7 +410,16 @@ pub fn wash_cdns<R: Read, W: Write>(
     output.write_all(&out)?;
 
     let mut bw = BlockWasher::default();
-    let res = blocks(&mut inp, &mut output, &mut left, &params, washer, opts, &mut stats, &mut bw);
+    let res = blocks(
+        &mut inp,
+        &mut output,
+        &mut left,
+        &params,
+        washer,
+        opts,
+        &mut stats,
+        &mut bw,
+    );
     // Close the block array (and the file array) whatever happened.
     let mut tail = vec![0xff];
     if outer_indef {
@@ -467,8 +489,12 @@ fn blocks<R: Read, W: Write>(
         let len = match inp.item() {
             Ok(n) => n,
             Err(ItemError::Io(e)) => return Err(e.into()),
-            Err(ItemError::Incomplete(offset)) => return Err(CdnsError::Truncated { block, offset }),
-            Err(ItemError::Bad(offset, msg)) => return Err(CdnsError::Corrupt { block, offset, msg }),
+            Err(ItemError::Incomplete(offset)) => {
+                return Err(CdnsError::Truncated { block, offset })
+            }
+            Err(ItemError::Bad(offset, msg)) => {
+                return Err(CdnsError::Corrupt { block, offset, msg })
+            }
         };
         let (s, e) = (inp.at, inp.at + len);
         out.clear();
@@ -485,6 +511,3 @@ fn blocks<R: Read, W: Write>(
         stats.blocks += 1;
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -268,7 +268,12 @@ fn collection_parameters(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Collect
                 while a.next(d)? {
                     match bstr(d, w)? {
                         Some(b) => c.servers.push(b),
-                        None => return Err(Bad::new(vpos, "server-addresses entry is not a byte string")),
+                        None => {
+                            return Err(Bad::new(
+                                vpos,
+                                "server-addresses entry is not a byte string",
+                            ))
+                        }
                     }
                 }
             }
@@ -310,7 +315,11 @@ fn mark_storage(s: &StorageInfo, washer: &Washer, edits: &mut Edits, scratch: &m
             if !washer.in_scope(side) {
                 continue;
             }
-            let (full, p) = if i % 2 == 0 { (32u64, p4) } else { (128u64, p6) };
+            let (full, p) = if i % 2 == 0 {
+                (32u64, p4)
+            } else {
+                (128u64, p6)
+            };
             let new = cur.map_or(full, |u| u.value.min(full)).min(u64::from(p));
             match cur {
                 Some(u) if u.value != new => edits.replace(u.pos, u.end, |o| put_head(o, 0, new)),

@@ -1,1 +1,0 @@
-//! Unit tests for the C-DNS washer.
