@@ -1,0 +1,495 @@
+//! Low-level CBOR helpers for the C-DNS washer.
+//!
+//! Three pieces:
+//! - [`Walker::extent`]: a strict, allocation-reusing well-formedness check
+//!   that finds where one data item ends. It tells "needs more input" apart
+//!   from "malformed", which the streaming reader needs, and it rejects stray
+//!   `break` bytes and bad indefinite-string chunks (minicbor's `skip` is lax
+//!   about those, and without its `alloc` feature refuses indefinite items
+//!   nested in definite ones).
+//! - [`Seq`], [`key`], [`uint`]: walking maps and arrays with
+//!   `minicbor::decode::Decoder` while remembering byte positions.
+//! - [`Edits`]: splices (replace a byte range with new bytes) applied while
+//!   copying a buffer out, so everything not edited is copied byte for byte.
+
+use std::ops::Range;
+
+use minicbor::data::Type;
+use minicbor::decode::{Decoder, Error as DecError};
+
+/// A problem at a byte position inside the buffer being parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Bad {
+    /// Position relative to the start of the buffer.
+    pub at: usize,
+    /// What is wrong.
+    pub msg: String,
+}
+
+impl Bad {
+    pub(super) fn new(at: usize, msg: impl Into<String>) -> Self {
+        Bad {
+            at,
+            msg: msg.into(),
+        }
+    }
+}
+
+impl From<DecError> for Bad {
+    fn from(e: DecError) -> Self {
+        Bad {
+            at: e.position().unwrap_or(0),
+            msg: e.to_string(),
+        }
+    }
+}
+
+pub(super) type PResult<T> = Result<T, Bad>;
+
+/// Largest single CBOR string accepted (guards against absurd lengths in a
+/// cut or corrupt file making the reader buffer the whole input).
+pub(super) const MAX_STRING: u64 = 1 << 30;
+
+/// Result of [`Walker::extent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Extent {
+    /// The item is complete and this many bytes long.
+    Done(usize),
+    /// The buffer ends before the item does.
+    Incomplete,
+    /// The item is not well-formed CBOR.
+    Bad(usize, &'static str),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Frame {
+    /// A definite array or map: this many items still to come.
+    Items(u64),
+    /// An indefinite array or map (`None`) or string of this major type.
+    Indef(Option<u8>),
+}
+
+/// Reusable state for [`Walker::extent`].
+#[derive(Debug, Default)]
+pub(super) struct Walker {
+    stack: Vec<Frame>,
+}
+
+impl Walker {
+    /// Find the end of the data item starting at `buf[start]`.
+    pub(super) fn extent(&mut self, buf: &[u8], start: usize) -> Extent {
+        self.stack.clear();
+        let mut p = start;
+        loop {
+            let Some(&b) = buf.get(p) else {
+                return Extent::Incomplete;
+            };
+            if b == 0xff {
+                match self.stack.last() {
+                    Some(Frame::Indef(_)) => {
+                        self.stack.pop();
+                        p += 1;
+                    }
+                    _ => return Extent::Bad(p, "unexpected break"),
+                }
+            } else {
+                let major = b >> 5;
+                let ai = b & 31;
+                if let Some(Frame::Indef(Some(m))) = self.stack.last() {
+                    if major != *m || ai == 31 {
+                        return Extent::Bad(p, "bad chunk in indefinite-length string");
+                    }
+                }
+                let (arg, hlen) = match ai {
+                    0..=23 => (u64::from(ai), 1usize),
+                    24..=27 => {
+                        let n = 1usize << (ai - 24);
+                        let Some(bytes) = buf.get(p + 1..p + 1 + n) else {
+                            return Extent::Incomplete;
+                        };
+                        let v = bytes.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x));
+                        (v, 1 + n)
+                    }
+                    31 => (0, 1),
+                    _ => return Extent::Bad(p, "reserved additional information"),
+                };
+                let indef = ai == 31;
+                match major {
+                    0 | 1 => {
+                        if indef {
+                            return Extent::Bad(p, "indefinite-length integer");
+                        }
+                        p += hlen;
+                    }
+                    2 | 3 => {
+                        if indef {
+                            p += 1;
+                            self.stack.push(Frame::Indef(Some(major)));
+                            continue;
+                        }
+                        if arg > MAX_STRING {
+                            return Extent::Bad(p, "string longer than 1 GiB");
+                        }
+                        let end = p + hlen + arg as usize;
+                        let Some(body) = buf.get(p + hlen..end) else {
+                            return Extent::Incomplete;
+                        };
+                        // Text must be UTF-8 (each chunk on its own), or
+                        // the output would not be valid CBOR either.
+                        if major == 3 && std::str::from_utf8(body).is_err() {
+                            return Extent::Bad(p, "text string is not UTF-8");
+                        }
+                        p = end;
+                    }
+                    4 | 5 => {
+                        p += hlen;
+                        if indef {
+                            self.stack.push(Frame::Indef(None));
+                            continue;
+                        }
+                        let n = if major == 5 {
+                            match arg.checked_mul(2) {
+                                Some(n) => n,
+                                None => return Extent::Bad(p, "map too long"),
+                            }
+                        } else {
+                            arg
+                        };
+                        if n > 0 {
+                            self.stack.push(Frame::Items(n));
+                            continue;
+                        }
+                    }
+                    6 => {
+                        if indef {
+                            return Extent::Bad(p, "indefinite-length tag");
+                        }
+                        // The tagged item follows; the tag itself is not an item.
+                        p += hlen;
+                        continue;
+                    }
+                    _ => {
+                        if indef {
+                            return Extent::Bad(p, "unexpected break");
+                        }
+                        if ai == 24 && arg < 32 {
+                            return Extent::Bad(p, "badly encoded simple value");
+                        }
+                        p += hlen;
+                    }
+                }
+            }
+            // One item finished at the current level.
+            loop {
+                match self.stack.last_mut() {
+                    None => return Extent::Done(p - start),
+                    Some(Frame::Items(n)) => {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.stack.pop();
+                            continue;
+                        }
+                        break;
+                    }
+                    Some(Frame::Indef(_)) => break,
+                }
+            }
+        }
+    }
+
+    /// Skip the (already known well-formed) item at the decoder's position.
+    pub(super) fn skip(&mut self, d: &mut Decoder<'_>) -> PResult<()> {
+        let pos = d.position();
+        match self.extent(d.input(), pos) {
+            Extent::Done(n) => {
+                d.set_position(pos + n);
+                Ok(())
+            }
+            Extent::Incomplete => Err(Bad::new(pos, "item runs past the end of its block")),
+            Extent::Bad(at, msg) => Err(Bad::new(at, msg)),
+        }
+    }
+}
+
+/// Append a CBOR head (major type and argument) in its shortest form.
+pub(super) fn put_head(out: &mut Vec<u8>, major: u8, n: u64) {
+    let m = major << 5;
+    if n < 24 {
+        out.push(m | n as u8);
+    } else if n <= 0xff {
+        out.push(m | 24);
+        out.push(n as u8);
+    } else if n <= 0xffff {
+        out.push(m | 25);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else if n <= 0xffff_ffff {
+        out.push(m | 26);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    } else {
+        out.push(m | 27);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+/// An array or map being walked with a [`Decoder`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Seq {
+    /// Position of the head.
+    pub hdr: usize,
+    /// Position just after the head.
+    pub body: usize,
+    /// Number of items (pairs, for a map), `None` when indefinite.
+    pub len: Option<u64>,
+    left: u64,
+    /// After the walk: position where a new item would be inserted (the
+    /// break byte of an indefinite sequence, else just after the last item).
+    pub end: usize,
+}
+
+impl Seq {
+    /// Start walking the array at the decoder's position.
+    pub(super) fn array(d: &mut Decoder<'_>) -> PResult<Seq> {
+        let hdr = d.position();
+        let len = d.array()?;
+        Ok(Seq::start(hdr, d.position(), len))
+    }
+
+    /// Start walking the map at the decoder's position.
+    pub(super) fn map(d: &mut Decoder<'_>) -> PResult<Seq> {
+        let hdr = d.position();
+        let len = d.map()?;
+        Ok(Seq::start(hdr, d.position(), len))
+    }
+
+    fn start(hdr: usize, body: usize, len: Option<u64>) -> Seq {
+        Seq {
+            hdr,
+            body,
+            len,
+            left: len.unwrap_or(0),
+            end: body,
+        }
+    }
+
+    /// True when another item (or key/value pair) follows; at the end the
+    /// break byte, if any, is consumed and `end` is set.
+    pub(super) fn next(&mut self, d: &mut Decoder<'_>) -> PResult<bool> {
+        match self.len {
+            Some(_) => {
+                if self.left == 0 {
+                    self.end = d.position();
+                    Ok(false)
+                } else {
+                    self.left -= 1;
+                    Ok(true)
+                }
+            }
+            None => {
+                if d.datatype()? == Type::Break {
+                    self.end = d.position();
+                    d.set_position(self.end + 1);
+                    Ok(false)
+                } else {
+                    Ok(true)
+                }
+            }
+        }
+    }
+}
+
+/// Read a map key: `Some` for an integer key that fits an `i64`, `None`
+/// (after skipping it) for anything else.
+pub(super) fn key(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Option<i64>> {
+    match d.datatype()? {
+        Type::U8 | Type::U16 | Type::U32 | Type::U64 => Ok(i64::try_from(d.u64()?).ok()),
+        Type::I8 | Type::I16 | Type::I32 | Type::I64 | Type::Int => {
+            Ok(i64::try_from(d.int()?).ok())
+        }
+        _ => {
+            w.skip(d)?;
+            Ok(None)
+        }
+    }
+}
+
+/// An unsigned integer and the byte range of its encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Uint {
+    pub value: u64,
+    pub pos: usize,
+    pub end: usize,
+}
+
+/// Read an unsigned integer, remembering where it is.
+pub(super) fn uint(d: &mut Decoder<'_>, what: &str) -> PResult<Uint> {
+    let pos = d.position();
+    match d.datatype()? {
+        Type::U8 | Type::U16 | Type::U32 | Type::U64 => Ok(Uint {
+            value: d.u64()?,
+            pos,
+            end: d.position(),
+        }),
+        _ => Err(Bad::new(pos, format!("{what} is not an unsigned integer"))),
+    }
+}
+
+/// A definite-length byte string: head position and content range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Bstr {
+    pub hdr: usize,
+    pub start: usize,
+    pub len: usize,
+}
+
+impl Bstr {
+    pub(super) fn range(&self) -> Range<usize> {
+        self.start..self.start + self.len
+    }
+}
+
+/// Read a definite-length byte string if one is at the decoder's position;
+/// otherwise skip the item and return `None`.
+pub(super) fn bstr(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Option<Bstr>> {
+    if d.datatype()? == Type::Bytes {
+        let hdr = d.position();
+        let b = d.bytes()?;
+        let end = d.position();
+        Ok(Some(Bstr {
+            hdr,
+            start: end - b.len(),
+            len: b.len(),
+        }))
+    } else {
+        w.skip(d)?;
+        Ok(None)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Edit {
+    start: usize,
+    end: usize,
+    rep: Range<usize>,
+}
+
+/// Splices to apply while copying a buffer: each replaces `start..end` of
+/// the source with new bytes (an insertion when `start == end`).
+#[derive(Debug, Default)]
+pub(super) struct Edits {
+    list: Vec<Edit>,
+    arena: Vec<u8>,
+}
+
+impl Edits {
+    pub(super) fn clear(&mut self) {
+        self.list.clear();
+        self.arena.clear();
+    }
+
+    /// Replace `start..end` with whatever `f` appends to the given buffer.
+    pub(super) fn replace(&mut self, start: usize, end: usize, f: impl FnOnce(&mut Vec<u8>)) {
+        let a = self.arena.len();
+        f(&mut self.arena);
+        let b = self.arena.len();
+        self.list.push(Edit {
+            start,
+            end,
+            rep: a..b,
+        });
+    }
+
+    /// Append `src` with every edit applied to `out`. Edits are applied in
+    /// position order (insertions at one position in the order they were
+    /// added, after a replacement ending there). Overlapping edits are a
+    /// bug in the caller and reported as an error rather than a panic.
+    pub(super) fn apply(&mut self, src: &[u8], out: &mut Vec<u8>) -> PResult<()> {
+        self.list.sort_by_key(|e| (e.start, e.end));
+        let mut at = 0usize;
+        for e in &self.list {
+            if e.start < at || e.end < e.start || e.end > src.len() {
+                return Err(Bad::new(e.start, "internal error: overlapping edits"));
+            }
+            out.extend_from_slice(&src[at..e.start]);
+            out.extend_from_slice(&self.arena[e.rep.clone()]);
+            at = e.end;
+        }
+        out.extend_from_slice(&src[at..]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ext(b: &[u8]) -> Extent {
+        Walker::default().extent(b, 0)
+    }
+
+    #[test]
+    fn extent_basic() {
+        assert_eq!(ext(&[0x01]), Extent::Done(1));
+        assert_eq!(ext(&[0x83, 1, 2, 3, 9]), Extent::Done(4));
+        assert_eq!(ext(&[0x9f, 1, 0x9f, 0xff, 0xff]), Extent::Done(5));
+        assert_eq!(ext(&[0xbf, 1, 0x5f, 0x41, 0, 0xff, 0xff]), Extent::Done(7));
+        assert_eq!(ext(&[0xa1, 0x20, 0xc1, 0x1a, 0, 0, 0, 1]), Extent::Done(8));
+        assert_eq!(ext(&[0x82, 0x80, 0xa0]), Extent::Done(3));
+    }
+
+    #[test]
+    fn extent_incomplete_at_every_cut() {
+        let item = [
+            0x9f, 0xa2, 0x01, 0x44, 1, 2, 3, 4, 0x20, 0x7f, 0x61, b'a', 0xff, 0x19, 1, 0, 0xff,
+        ];
+        assert_eq!(ext(&item), Extent::Done(item.len()));
+        for cut in 0..item.len() {
+            assert_eq!(ext(&item[..cut]), Extent::Incomplete, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn extent_rejects_malformed() {
+        assert!(matches!(ext(&[0xff]), Extent::Bad(0, _)));
+        assert!(matches!(ext(&[0x81, 0xff]), Extent::Bad(1, _)));
+        assert!(matches!(ext(&[0x1c]), Extent::Bad(..)));
+        assert!(matches!(ext(&[0x5f, 0x61, 0x41, 0xff]), Extent::Bad(1, _)));
+        assert!(matches!(ext(&[0x3f]), Extent::Bad(..)));
+        assert!(matches!(ext(&[0xf8, 0x10]), Extent::Bad(..)));
+        assert!(matches!(ext(&[0x62, 0xc3, 0x28]), Extent::Bad(0, _)));
+        assert!(matches!(ext(&[0x7f, 0x61, 0xc3, 0xff]), Extent::Bad(1, _)));
+        assert!(matches!(
+            ext(&[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            Extent::Bad(..)
+        ));
+    }
+
+    #[test]
+    fn heads_are_shortest() {
+        for (n, want) in [
+            (0u64, vec![0x40]),
+            (23, vec![0x57]),
+            (24, vec![0x58, 24]),
+            (256, vec![0x59, 1, 0]),
+            (65536, vec![0x5a, 0, 1, 0, 0]),
+            (1 << 32, vec![0x5b, 0, 0, 0, 1, 0, 0, 0, 0]),
+        ] {
+            let mut v = Vec::new();
+            put_head(&mut v, 2, n);
+            assert_eq!(v, want);
+        }
+    }
+
+    #[test]
+    fn edits_apply_in_order() {
+        let src = b"abcdef";
+        let mut e = Edits::default();
+        e.replace(6, 6, |o| o.extend_from_slice(b"!"));
+        e.replace(1, 3, |o| o.extend_from_slice(b"XYZ"));
+        e.replace(3, 3, |o| o.extend_from_slice(b"-"));
+        let mut out = Vec::new();
+        e.apply(src, &mut out).unwrap();
+        assert_eq!(out, b"aXYZ-def!");
+        e.replace(2, 4, |_| {});
+        assert!(e.apply(src, &mut Vec::new()).is_err());
+    }
+}
