@@ -1380,3 +1380,8 @@ fn ecs_partial(m: &[u8], out: &mut Vec<EcsField>) -> Result<(), DnsError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+pub(super) fn ecs_partial_for_test(m: &[u8], out: &mut Vec<EcsField>) -> Result<(), DnsError> {
+    ecs_partial(m, out)
+}
