@@ -263,9 +263,6 @@ impl<'a, 'o> Walker<'a, 'o> {
         let Some(s) = self.out.slots.get_mut(i) else {
             return Ok(());
         };
-        if s.truncated {
-            return Ok(());
-        }
         let c = s
             .cover
             .get_mut(s.ncover as usize)
