@@ -1069,7 +1069,8 @@ fn link_types() {
         b.udp(40000, 53);
         b.raw(&dns(false, 0, Some((1, 24, &[203, 0, 113]))));
     };
-    let cases: Vec<(u32, Box<dyn Fn(bool) -> Vec<u8>>)> = vec![
+    type Hdr = Box<dyn Fn(bool) -> Vec<u8>>;
+    let cases: Vec<(u32, Hdr)> = vec![
         (
             1,
             Box::new(|v6| {

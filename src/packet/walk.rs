@@ -1118,8 +1118,14 @@ impl<'a, 'o> Walker<'a, 'o> {
         };
         let ck = self.add_ck(at + 2, end, false, ctx)?;
         let ictx = ctx.with(ck, at, usize::MAX)?;
+        // RFC 4884: a non-zero length (32-bit words) ends the quote before
+        // the extension structure.
+        let qend = match self.u8_at(at + 5, end) {
+            Some(l) if l != 0 && matches!(ty, 3 | 11 | 12) => end.min(at + 8 + 4 * l as usize),
+            _ => end,
+        };
         match ty {
-            3 | 4 | 11 | 12 => self.quoted(at + 8, end, ps, false, &ictx),
+            3 | 4 | 11 | 12 => self.quoted(at + 8, qend, ps, false, &ictx),
             5 => {
                 self.addr(at + 4, Family::V4, Origin::NdTarget, end, &ictx)?;
                 self.quoted(at + 8, end, ps, false, &ictx)
@@ -1136,8 +1142,13 @@ impl<'a, 'o> Walker<'a, 'o> {
         self.cover(ps.src, ck, false)?;
         self.cover(ps.dst, ck, false)?;
         let ictx = ctx.with(ck, at, usize::MAX)?;
+        // RFC 4884: a non-zero length (64-bit words) ends the quote.
+        let qend = match self.u8_at(at + 4, end) {
+            Some(l) if l != 0 && matches!(ty, 1 | 3) => end.min(at + 8 + 8 * l as usize),
+            _ => end,
+        };
         match ty {
-            1..=4 => self.quoted(at + 8, end, ps, true, &ictx),
+            1..=4 => self.quoted(at + 8, qend, ps, true, &ictx),
             135 | 136 => {
                 self.addr(at + 8, Family::V6, Origin::NdTarget, end, &ictx)?;
                 Ok(UNKNOWN)
