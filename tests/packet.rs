@@ -1367,3 +1367,134 @@ fn corpus_classic_pcaps() {
         );
     }
 }
+
+#[test]
+fn mobility_binding_error_and_alternate_coa() {
+    // Binding Error (type 7): status, reserved, home address.
+    let mut b = B::new();
+    b.ipv6(135, C6, S6);
+    let at = b.raw(&[59, 2, 7, 0, 0, 0, 1, 0]);
+    b.raw(&a6(4));
+    b.specs.push(Spec {
+        field: at + 4,
+        start: at,
+        end: usize::MAX,
+        ps: Some(Ps {
+            src: 8,
+            dst: 24,
+            v6: true,
+            proto: 135,
+        }),
+        udp: false,
+        full: true,
+        zero: false,
+    });
+    let loc = check(229, &b.finish());
+    assert_eq!(loc.slots[2].origin, Origin::HomeAddress);
+    // Binding Update with an Alternate Care-of Address option.
+    let mut b = B::new();
+    b.ipv6(135, C6, S6);
+    let at = b.raw(&[59, 3, 5, 0, 0, 0, 0, 1, 0, 0, 0, 10, 0, 0, 3, 16]);
+    b.raw(&a6(5));
+    b.specs.push(Spec {
+        field: at + 4,
+        start: at,
+        end: usize::MAX,
+        ps: Some(Ps {
+            src: 8,
+            dst: 24,
+            v6: true,
+            proto: 135,
+        }),
+        udp: false,
+        full: true,
+        zero: false,
+    });
+    let loc = check(229, &b.finish());
+    assert_eq!(loc.slots.len(), 3);
+    let mut b = B::new();
+    b.ipv6(135, C6, S6);
+    b.raw(&[59, 0, 42, 0, 0, 0, 0, 0]);
+    assert_eq!(drop_of(229, &b.finish().0), "mobility_header");
+}
+
+#[test]
+fn vxlan_and_other_udp_tunnels() {
+    let mut b = B::new();
+    b.ipv4(17, [10, 0, 0, 1], [10, 0, 0, 2]);
+    b.udp(50000, 4789);
+    b.raw(&[8, 0, 0, 0, 0, 0, 1, 0]);
+    b.eth(0x0800);
+    b.ipv4(17, C4, S4);
+    b.udp(40000, 53);
+    b.raw(&dns(false, 0, Some((1, 24, &[203, 0, 113]))));
+    let loc = check(228, &b.finish());
+    assert_eq!(loc.slots.len(), 5);
+    assert_eq!(loc.client, Some(2));
+    let mut b = B::new();
+    b.ipv4(17, [10, 0, 0, 1], [10, 0, 0, 2]);
+    b.udp(50000, 6081);
+    b.raw(&[0; 30]);
+    assert_eq!(drop_of(228, &b.finish().0), "unknown_tunnel");
+}
+
+#[test]
+fn tso_zero_total_length_and_cut_tcp_segment_kept() {
+    let m1 = dns(false, 0, Some((1, 24, &[203, 0, 113])));
+    let mut b = B::new();
+    b.ipv4(6, C4, S4);
+    b.tcp(40000, 53, &[]);
+    b.raw(&(m1.len() as u16).to_be_bytes());
+    b.raw(&m1);
+    let (p, specs) = b.finish();
+    let mut loc = Located::new();
+    // Cut inside the message: kept, ECS found when its first byte is there.
+    for n in 41..p.len() {
+        locate(228, &p[..n], &mut loc).unwrap();
+        let ecs = loc.slots.iter().any(|s| s.origin == Origin::Ecs);
+        assert_eq!(ecs, n > p.len() - 3, "cut {n}");
+    }
+    // Total length zero (segmentation offload): the captured length counts.
+    let mut q = p.clone();
+    q[2] = 0;
+    q[3] = 0;
+    fix_ipv4(&mut q, 0);
+    locate(228, &q, &mut loc).unwrap();
+    assert_eq!(loc.dns.len(), 1);
+    patch_all_and_verify(&q, &loc, &specs);
+}
+
+#[test]
+fn warmed_up_located_does_not_reallocate() {
+    let mut b = B::new();
+    b.eth(0x0800);
+    b.ipv4(47, [10, 0, 0, 1], [10, 0, 0, 2]);
+    b.gre(true, false, false, 0x0800);
+    b.ipv4(17, C4, S4);
+    b.udp(40000, 53);
+    b.raw(&dns(false, 1, Some((1, 24, &[203, 0, 113]))));
+    let (p, _) = b.finish();
+    let mut loc = Located::new();
+    locate(1, &p, &mut loc).unwrap();
+    let ptrs = (loc.slots.as_ptr(), loc.checksums.as_ptr(), loc.dns.as_ptr());
+    let caps = (
+        loc.slots.capacity(),
+        loc.checksums.capacity(),
+        loc.dns.capacity(),
+    );
+    for _ in 0..100 {
+        locate(1, &p, &mut loc).unwrap();
+    }
+    assert_eq!(
+        ptrs,
+        (loc.slots.as_ptr(), loc.checksums.as_ptr(), loc.dns.as_ptr())
+    );
+    assert_eq!(
+        caps,
+        (
+            loc.slots.capacity(),
+            loc.checksums.capacity(),
+            loc.dns.capacity()
+        )
+    );
+}
