@@ -917,12 +917,11 @@ impl<'a, 'o> Walker<'a, 'o> {
         let ck = self.add_ck(at + 6, end, !lite, ctx)?;
         self.cover(ps.src, ck, false)?;
         self.cover(ps.dst, ck, false)?;
-        let (Some(sport), Some(dport), Some(ulen)) = (
-            self.u16_at(at, end),
-            self.u16_at(at + 2, end),
-            self.u16_at(at + 4, end),
-        ) else {
+        let (Some(sport), Some(dport)) = (self.u16_at(at, end), self.u16_at(at + 2, end)) else {
             return Ok(UNKNOWN);
+        };
+        let Some(ulen) = self.u16_at(at + 4, end) else {
+            return Ok(roles(sport, dport, &[]));
         };
         let (mut pend, mut pshort) = (end, short);
         let mut cov_end = usize::MAX;
