@@ -1,1 +1,434 @@
-//! Packet locating and patching: being written.
+//! Packet locating and patching.
+//!
+//! [`locate`] walks one captured packet (link layer, VLAN/MPLS/PPPoE, IPv4 or
+//! IPv6 with extension headers, tunnels, UDP/TCP/ICMP and the DNS payload)
+//! and records the offset of every address field that has to be rewritten
+//! ([`Slot`]) together with every checksum whose value depends on those bytes.
+//! [`patch`] then writes a new value into one slot and updates each covering
+//! checksum incrementally (RFC 1624), so a valid checksum stays valid and a
+//! wrong one stays wrong by exactly the same amount. Nothing is ever
+//! recomputed from scratch: a packet cut by snaplen has no payload to
+//! recompute from, and a deliberately broken checksum must not be "fixed".
+//!
+//! # Why it is built this way
+//! - **Fail closed.** A packet whose structure cannot be followed far enough
+//!   to be sure every address was found is refused with a [`DropReason`]
+//!   (stable names for statistics via [`DropReason::as_str`]). Running out of
+//!   captured bytes is *not* a failure: whatever is present is rewritten.
+//! - **Checksums as a tree.** Some checksums cover other checksums (the outer
+//!   ICMP checksum covers the quoted UDP checksum, a GRE or Teredo UDP
+//!   checksum covers the whole inner packet). Each checksum remembers the
+//!   checksums whose region holds its field ("parents"); a change of a field
+//!   is propagated up that tree, so every changed byte is accounted for once
+//!   in every checksum that covers it.
+//! - **Byte parity.** A slot may start at an odd offset relative to the start
+//!   of the region a checksum sums over (ECS addresses, Teredo payloads,
+//!   TCP options); each coverage records that parity.
+//! - **No allocation** once a [`Located`] has been used: everything lives in
+//!   reused `Vec`s and fixed-size arrays.
+//!
+//! # Choices worth knowing
+//! - *Partial addresses.* An address only partly inside the captured bytes
+//!   still leaks; it is reported as a slot with [`Slot::truncated`] set,
+//!   `len` = bytes present and `prefix_bits = 8 * len`. The caller rewrites it
+//!   as a prefix (zero-extend, map, cut back), which for prefix-preserving
+//!   techniques equals the first bytes of the full mapped address.
+//! - *Truncated DNS.* A UDP/TCP DNS message cut by snaplen, by the end of an
+//!   ICMP quote or by IP fragmentation (first fragment) is walked as far as it
+//!   goes; an ECS option found in the captured part is rewritten (possibly
+//!   partially). Such a packet is kept. A *complete* message that cannot be
+//!   walked is dropped ([`DropReason::UnparsedDns`]).
+//! - *UDP checksum zero* means "no checksum" and stays zero, for IPv4 and
+//!   also for IPv6 (where RFC 6935 allows it for tunnels); an update whose
+//!   result is zero is written as `0xffff`.
+//! - *Sides.* UDP/TCP with port 53, 853 or 443 on exactly one end: that end is
+//!   the server. Both ends on DNS ports: the QR bit of a plain DNS header
+//!   decides (only when one end is port 53, since 853/443 carry TLS). An ICMP
+//!   error's outer source takes the side of the quoted destination when the
+//!   two addresses are equal (and the outer destination that of the quoted
+//!   source); otherwise it is `Unknown`. Tunnel endpoints, routing-header
+//!   addresses not used as final destination, ND targets, ARP and link
+//!   addresses are `Unknown` (always rewritten).
+//! - *Fragments.* Every fragment's addresses are found; transport headers
+//!   only in the first fragment. An ECS option that lies in a later fragment
+//!   is not found (the pipeline does not reassemble): a known leak.
+//! - Not handled (known leaks, not dropped): IPv4 ICMP multi-part extensions
+//!   (RFC 5837 interface addresses), IPv6 Router Advertisement options (prefix,
+//!   RDNSS), MLD source lists, reverse names in DNS questions.
+
+mod walk;
+
+use std::ops::Range;
+
+use crate::dns::EcsField;
+use crate::wash::Side;
+
+/// Address family of a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// IPv4 (4-byte address).
+    V4,
+    /// IPv6 (16-byte address).
+    V6,
+}
+
+impl Family {
+    /// Bytes in a full address of this family.
+    pub fn bytes(self) -> usize {
+        match self {
+            Family::V4 => 4,
+            Family::V6 => 16,
+        }
+    }
+}
+
+/// Where an address slot was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// Source or destination of the outermost IP header.
+    Ip,
+    /// Source or destination of a tunnelled IP header.
+    InnerIp,
+    /// Source or destination of an IP header quoted in an ICMP error.
+    QuotedIp,
+    /// ARP/RARP sender or target protocol address.
+    Arp,
+    /// EDNS Client Subnet address (a prefix of `len` bytes).
+    Ecs,
+    /// An address of an IPv6 routing header (types 0, 2 and 4).
+    Routing,
+    /// The MIPv6 Home Address destination option.
+    HomeAddress,
+    /// ICMPv6 ND target / redirect destination, ICMPv4 redirect gateway.
+    NdTarget,
+    /// IPv4 Record Route or Timestamp option entry.
+    IpOption,
+    /// MPTCP ADD_ADDR option address.
+    MptcpAddr,
+    /// Teredo origin indication: the client's IPv4 address, every bit
+    /// inverted (RFC 4380). Invert, map, invert back.
+    TeredoOrigin,
+    /// Link-layer address of a Linux cooked capture on an IP tunnel device
+    /// (the tunnel endpoint's IP address, at most 8 bytes stored).
+    LinkLayer,
+}
+
+/// Maximum nesting of tunnels and ICMP quotes.
+pub const MAX_DEPTH: u8 = 4;
+/// Maximum number of checksum regions enclosing one byte.
+const MAX_REGIONS: usize = 8;
+/// Maximum number of checksums covering one slot.
+const MAX_COVER: usize = MAX_REGIONS + 3;
+
+/// One checksum covering some bytes, with the parity of those bytes relative
+/// to the start of the checksummed data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Cover {
+    ck: u16,
+    odd: bool,
+}
+
+/// One address field to rewrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Byte offset in the packet.
+    pub offset: usize,
+    /// Address family.
+    pub family: Family,
+    /// Bytes present: 4 or 16 for full addresses, `ceil(prefix/8)` for ECS,
+    /// fewer when cut by the end of the capture.
+    pub len: u8,
+    /// Meaningful bits: 32/128 for full addresses, the ECS source prefix, or
+    /// `8 * len` for a truncated slot.
+    pub prefix_bits: u8,
+    /// DNS role of the address.
+    pub side: Side,
+    /// Where it was found.
+    pub origin: Origin,
+    /// The field is cut by the end of the captured bytes.
+    pub truncated: bool,
+    cover: [Cover; MAX_COVER],
+    ncover: u8,
+}
+
+impl Slot {
+    /// The byte range of the slot in the packet.
+    pub fn range(&self) -> Range<usize> {
+        self.offset..self.offset + self.len as usize
+    }
+
+    /// Indexes into [`Located::checksums`] of the checksums directly covering
+    /// this slot (checksums covering those are found through their parents).
+    pub fn checksums(&self) -> impl Iterator<Item = usize> + '_ {
+        self.cover[..self.ncover as usize]
+            .iter()
+            .map(|c| c.ck as usize)
+    }
+}
+
+/// A checksum field that depends on some slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checksum {
+    /// Offset of the 2-byte field in the packet.
+    pub field: usize,
+    /// UDP rules: zero means "no checksum", a computed zero is sent as 0xffff.
+    pub udp: bool,
+    parents: [Cover; MAX_REGIONS],
+    nparents: u8,
+}
+
+impl Checksum {
+    /// Indexes of the checksums whose data includes this checksum's field.
+    pub fn parents(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parents[..self.nparents as usize]
+            .iter()
+            .map(|c| c.ck as usize)
+    }
+}
+
+/// What [`locate`] found in one packet. Reuse it across packets.
+#[derive(Debug, Default, Clone)]
+pub struct Located {
+    /// Every address field to rewrite.
+    pub slots: Vec<Slot>,
+    /// Every checksum field that depends on a slot.
+    pub checksums: Vec<Checksum>,
+    /// Complete DNS messages found (UDP payload, or each TCP-framed message
+    /// without its length prefix); quoted (ICMP) messages are not listed.
+    pub dns: Vec<Range<usize>>,
+    /// Index into `slots` of the DNS client's address of the innermost
+    /// non-quoted packet whose ports make it DNS (53, 853 or 443).
+    pub client: Option<usize>,
+    /// Some IP header (not quoted) is a fragment.
+    pub is_fragment: bool,
+    ecs: Vec<EcsField>,
+}
+
+impl Located {
+    /// An empty result.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forget the previous packet, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.checksums.clear();
+        self.dns.clear();
+        self.client = None;
+        self.is_fragment = false;
+        self.ecs.clear();
+    }
+}
+
+/// The layer a malformed packet failed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Layer {
+    /// Link-layer header (Ethernet, VLAN tags, SLL, null, PPPoE, MPLS).
+    Link,
+    /// ARP.
+    Arp,
+    /// IPv4 header or options.
+    Ipv4,
+    /// IPv6 fixed header.
+    Ipv6,
+    /// IPv6 extension header.
+    Ipv6Ext,
+    /// UDP or UDP-Lite.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// ICMPv4.
+    Icmp,
+    /// ICMPv6.
+    Icmpv6,
+    /// GRE.
+    Gre,
+    /// Teredo or VXLAN encapsulation.
+    Tunnel,
+}
+
+/// Why a packet is refused. Dropping is the safe default: the packet may hold
+/// an address that would otherwise pass through unwashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The capture's link type is not supported.
+    #[error("unsupported link type")]
+    UnsupportedLinktype,
+    /// Not IPv4, IPv6 or ARP for IP (LLDP, 802.3 frames, IPX, ...).
+    #[error("not an IP packet")]
+    NonIp,
+    /// A header's fields are inconsistent.
+    #[error("malformed {0:?} header")]
+    Malformed(Layer),
+    /// A tunnel whose payload is not understood (GRE with another protocol,
+    /// EtherIP, L2TP, MPLS-in-IP, GENEVE, GTP-U).
+    #[error("unknown tunnel payload")]
+    UnknownTunnel,
+    /// DNS over TCP whose segment is not a whole number of messages.
+    #[error("DNS message split across TCP segments")]
+    TcpDnsSplit,
+    /// A complete DNS message that cannot be walked (may hide ECS).
+    #[error("DNS message could not be parsed")]
+    UnparsedDns,
+    /// IPv6 routing header of a type that is not understood, or several.
+    #[error("unsupported IPv6 routing header")]
+    RoutingHeader,
+    /// IPv4 loose or strict source route option.
+    #[error("IPv4 source route option")]
+    SourceRoute,
+    /// IPv6 mobility header of a type that is not understood.
+    #[error("unsupported IPv6 mobility header")]
+    MobilityHeader,
+    /// Tunnels or quotes nested deeper than [`MAX_DEPTH`].
+    #[error("nesting too deep")]
+    TooDeep,
+}
+
+impl DropReason {
+    /// A stable snake_case name, for statistics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DropReason::UnsupportedLinktype => "unsupported_linktype",
+            DropReason::NonIp => "non_ip",
+            DropReason::Malformed(l) => match l {
+                Layer::Link => "malformed_link",
+                Layer::Arp => "malformed_arp",
+                Layer::Ipv4 => "malformed_ipv4",
+                Layer::Ipv6 => "malformed_ipv6",
+                Layer::Ipv6Ext => "malformed_ipv6_ext",
+                Layer::Udp => "malformed_udp",
+                Layer::Tcp => "malformed_tcp",
+                Layer::Icmp => "malformed_icmp",
+                Layer::Icmpv6 => "malformed_icmpv6",
+                Layer::Gre => "malformed_gre",
+                Layer::Tunnel => "malformed_tunnel",
+            },
+            DropReason::UnknownTunnel => "unknown_tunnel",
+            DropReason::TcpDnsSplit => "tcp_dns_split",
+            DropReason::UnparsedDns => "unparsed_dns",
+            DropReason::RoutingHeader => "routing_header",
+            DropReason::SourceRoute => "ipv4_source_route",
+            DropReason::MobilityHeader => "mobility_header",
+            DropReason::TooDeep => "nesting_too_deep",
+        }
+    }
+
+    /// Every reason name [`DropReason::as_str`] can return.
+    pub const ALL_NAMES: &'static [&'static str] = &[
+        "unsupported_linktype",
+        "non_ip",
+        "malformed_link",
+        "malformed_arp",
+        "malformed_ipv4",
+        "malformed_ipv6",
+        "malformed_ipv6_ext",
+        "malformed_udp",
+        "malformed_tcp",
+        "malformed_icmp",
+        "malformed_icmpv6",
+        "malformed_gre",
+        "malformed_tunnel",
+        "unknown_tunnel",
+        "tcp_dns_split",
+        "unparsed_dns",
+        "routing_header",
+        "ipv4_source_route",
+        "mobility_header",
+        "nesting_too_deep",
+    ];
+}
+
+/// Link types understood by [`locate`].
+pub fn linktype_supported(linktype: u32) -> bool {
+    matches!(
+        linktype,
+        0 | 1 | 12 | 14 | 101 | 108 | 113 | 228 | 229 | 276
+    )
+}
+
+/// Find every address slot and checksum in `pkt` (captured bytes of a
+/// packet with the given pcap link type). `out` is cleared first; on error
+/// it is left empty.
+pub fn locate(linktype: u32, pkt: &[u8], out: &mut Located) -> Result<(), DropReason> {
+    out.clear();
+    let r = walk::Walker::new(pkt, out).link(linktype);
+    if r.is_err() {
+        out.clear();
+    }
+    r
+}
+
+/// Write `new` into slot `slot` of `pkt` and update every checksum covering
+/// it, including checksums covering those checksums. `new` must be as long
+/// as the slot (extra bytes are ignored, a shorter value only replaces its
+/// own length). Out-of-range slots are ignored.
+pub fn patch(pkt: &mut [u8], loc: &Located, slot: usize, new: &[u8]) {
+    let Some(s) = loc.slots.get(slot) else {
+        return;
+    };
+    let n = (s.len as usize).min(new.len()).min(16);
+    let Some(cur) = pkt.get_mut(s.offset..s.offset + n) else {
+        return;
+    };
+    let mut old = [0u8; 16];
+    old[..n].copy_from_slice(cur);
+    cur.copy_from_slice(&new[..n]);
+    for c in &s.cover[..s.ncover as usize] {
+        let d = delta(&old[..n], &new[..n], c.odd);
+        apply(pkt, loc, c.ck as usize, d, 0);
+    }
+}
+
+/// One's complement sum of the change from `old` to `new` (`~m + m'` of RFC
+/// 1624), where the first byte is the high byte of a word unless `odd`.
+fn delta(old: &[u8], new: &[u8], odd: bool) -> u32 {
+    let mut sum = 0u32;
+    for (i, (&o, &n)) in old.iter().zip(new).enumerate() {
+        let shift = if (i + odd as usize) % 2 == 0 { 8 } else { 0 };
+        sum += (0xffff - ((o as u32) << shift)) + ((n as u32) << shift);
+    }
+    sum
+}
+
+fn fold(mut s: u32) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// Add the change `d` to checksum `ck` (RFC 1624 eqn. 3) and propagate the
+/// change of its field to the checksums covering it.
+fn apply(pkt: &mut [u8], loc: &Located, ck: usize, d: u32, depth: usize) {
+    let Some(c) = loc.checksums.get(ck) else {
+        return;
+    };
+    if depth > MAX_COVER {
+        return;
+    }
+    let Some(f) = pkt.get_mut(c.field..c.field + 2) else {
+        return;
+    };
+    let hc = u16::from_be_bytes([f[0], f[1]]);
+    if c.udp && hc == 0 {
+        return;
+    }
+    let mut nc = !fold(!hc as u32 + fold(d) as u32);
+    if c.udp && nc == 0 {
+        nc = 0xffff;
+    }
+    if nc == hc {
+        return;
+    }
+    f.copy_from_slice(&nc.to_be_bytes());
+    let (ob, nb) = (hc.to_be_bytes(), nc.to_be_bytes());
+    for p in &c.parents[..c.nparents as usize] {
+        apply(pkt, loc, p.ck as usize, delta(&ob, &nb, p.odd), depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests;
