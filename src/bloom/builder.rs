@@ -161,7 +161,8 @@ impl Builder {
         p.total.add(client_hash);
         let slot = entity_id as usize;
         if p.entities.len() <= slot {
-            p.entities.resize_with(self.entities.len().max(slot + 1), || None);
+            p.entities
+                .resize_with(self.entities.len().max(slot + 1), || None);
         }
         if let Some(c) = p.entities.get_mut(slot) {
             c.get_or_insert_with(ClientCounter::new).add(client_hash);

@@ -101,7 +101,8 @@ impl FilterData {
 
     /// Estimated false-positive rate from the fill: fill^k.
     pub fn estimated_fp(&self) -> f64 {
-        self.fill_ratio().powi(i32::try_from(self.k).unwrap_or(i32::MAX))
+        self.fill_ratio()
+            .powi(i32::try_from(self.k).unwrap_or(i32::MAX))
     }
 
     /// Estimated distinct items from the fill: -m/k ln(1 - fill).

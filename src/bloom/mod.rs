@@ -622,7 +622,10 @@ mod tests {
             BuildParams { period: 0, ..p },
             BuildParams { fp_rate: 0.0, ..p },
             BuildParams { fp_rate: 1.0, ..p },
-            BuildParams { fp_rate: f64::NAN, ..p },
+            BuildParams {
+                fp_rate: f64::NAN,
+                ..p
+            },
             BuildParams {
                 expected_items: 0,
                 ..p

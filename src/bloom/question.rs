@@ -200,10 +200,7 @@ mod tests {
         assert_eq!(q.qtype, 1);
 
         let m = msg(0, b"\xc0\x0c", 1, 1);
-        assert_eq!(
-            parse_question(&m, &mut n),
-            Err(QuestionError::BadName(12))
-        );
+        assert_eq!(parse_question(&m, &mut n), Err(QuestionError::BadName(12)));
     }
 
     #[test]
