@@ -173,9 +173,9 @@ impl Entities {
             }
         }
         e.v4 = v4.into_iter().collect();
-        e.v4.sort_by(|a, b| b.0.cmp(&a.0));
+        e.v4.sort_by_key(|x| std::cmp::Reverse(x.0));
         e.v6 = v6.into_iter().collect();
-        e.v6.sort_by(|a, b| b.0.cmp(&a.0));
+        e.v6.sort_by_key(|x| std::cmp::Reverse(x.0));
         Ok(e)
     }
 
