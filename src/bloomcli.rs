@@ -147,7 +147,8 @@ fn build(a: &BuildArgs) -> Result<(), CliError> {
         expected_items: a.expected_items,
         min_clients: a.min_clients,
     };
-    let mut builder = Builder::new(&key, params, entities);
+    let mut builder = Builder::new(&key, params, entities)
+        .map_err(|e| CliError::usage(format!("bloom build: {e}")))?;
     let mut first_err = None;
     for input in &a.inputs {
         if let Err(e) = feed(input, &mut builder, &a.output) {
@@ -161,7 +162,15 @@ fn build(a: &BuildArgs) -> Result<(), CliError> {
     for w in &report.warnings {
         eprintln!("ipwash: warning: {w}");
     }
-    eprintln!("ipwash: {}", report.summary());
+    let queries: u64 = report.files.iter().map(|f| f.queries).sum();
+    eprintln!(
+        "ipwash: {} filter file(s) written to {}, {queries} queries; ignored: {} responses, {} not class IN, {} unparsable",
+        report.files.len(),
+        a.output.display(),
+        report.ignored_responses,
+        report.ignored_class,
+        report.ignored_unparsable
+    );
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
@@ -178,10 +187,14 @@ fn feed(input: &Path, builder: &mut Builder, out_dir: &Path) -> Result<(), CliEr
     match inp.kind {
         FileKind::Pcap | FileKind::Pcapng => {}
         FileKind::Cdns => {
-            return crate::cdns::for_each_query(inp.into_reader(), |ts, client, qname| {
+            return crate::cdns::for_each_query(inp.into_reader(), |ts, client, qname, _qtype| {
                 builder.add_query(ts, client, qname);
-                builder.flush_before(ts, out_dir).map(|_| ()).map_err(|e| e.to_string())
+                builder
+                    .flush_before(out_dir, ts)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             })
+            .map(|_| ())
             .map_err(|e| CliError::data(format!("{name}: {e}")));
         }
         FileKind::Unknown => {
@@ -215,7 +228,7 @@ fn feed(input: &Path, builder: &mut Builder, out_dir: &Path) -> Result<(), CliEr
             }
         }
         builder
-            .flush_before(p.ts_sec, out_dir)
+            .flush_before(out_dir, p.ts_sec)
             .map_err(|e| CliError::data(format!("bloom build: {e}")))?;
     }
 }
@@ -243,7 +256,14 @@ fn query(a: &QueryArgs) -> Result<(), CliError> {
         if a.json {
             out.push_str(&serde_json::to_string(ans).map_err(|e| CliError::data(e.to_string()))?);
         } else {
-            out.push_str(&ans.to_string());
+            let v = serde_json::to_value(ans).map_err(|e| CliError::data(e.to_string()))?;
+            out.push_str(&format!(
+                "{}\t{}\t{}\t{}",
+                ans.name,
+                v["period_start"].as_str().unwrap_or("?"),
+                ans.entity.as_deref().unwrap_or("-"),
+                v["result"].as_str().unwrap_or("?")
+            ));
         }
         out.push('\n');
     }
@@ -259,7 +279,13 @@ fn info(a: &InfoArgs) -> Result<(), CliError> {
         if a.json {
             out.push_str(&serde_json::to_string(&i).map_err(|e| CliError::data(e.to_string()))?);
         } else {
-            out.push_str(&format!("{}:\n{i}", f.display()));
+            out.push_str(&format!("{}:", f.display()));
+            let v = serde_json::to_value(&i).map_err(|e| CliError::data(e.to_string()))?;
+            if let Some(o) = v.as_object() {
+                for (k, val) in o {
+                    out.push_str(&format!("\n  {k}: {val}"));
+                }
+            }
         }
         out.push('\n');
     }
