@@ -105,15 +105,23 @@ impl CryptoPan {
             }
         }
         aes.encrypt_blocks(&mut blocks);
-        let mut top = Box::new([0u16; TABLE_LEN]);
-        for (q, entry) in top.iter_mut().enumerate() {
-            let mut w = 0u16;
-            for pos in 0..TABLE_POSITIONS {
-                let node = (1usize << pos) - 1 + (q >> (TABLE_POSITIONS - 1 - pos));
-                w |= u16::from(blocks[node][0] >> 7) << (15 - pos);
+        // flips[node] = flip bits of positions 0..=d on the path to the
+        // node (depth d, prefix p): its parent's word plus its own bit.
+        let mut flips = vec![0u16; nodes];
+        for d in 0..TABLE_POSITIONS {
+            let base = (1usize << d) - 1;
+            for p in 0..(1usize << d) {
+                let parent = if d == 0 {
+                    0
+                } else {
+                    flips[(1usize << (d - 1)) - 1 + (p >> 1)]
+                };
+                flips[base + p] = parent | (u16::from(blocks[base + p][0] >> 7) << (15 - d));
             }
-            *entry = w;
         }
+        let mut top = Box::new([0u16; TABLE_LEN]);
+        top.copy_from_slice(&flips[TABLE_LEN - 1..]);
+        flips.zeroize();
         for b in blocks.iter_mut() {
             b.as_mut_slice().zeroize();
         }
