@@ -17,8 +17,11 @@
 //!   address, so the 32 (or 128) blocks of one address are independent of
 //!   each other and can all be built before encrypting any of them. The batch
 //!   entry points pack the blocks of many addresses into one stack buffer
-//!   and make a single `encrypt_blocks` call per buffer, which lets the AES
-//!   backend pipeline (about 0.5 ns per block instead of about 20 ns).
+//!   and make a single `encrypt_blocks` call per buffer (448 or 512
+//!   blocks), which lets the AES backend pipeline. Measured on the
+//!   development machine (release build, aes 0.8 AES-NI backend, no VAES):
+//!   about 2 ns per block in such calls, and IPv4 batches at about 41 ns
+//!   per address, within 30% of that AES ceiling for 16 blocks.
 //! - Positions 0..15 depend on at most the first 15 bits. Those flip bits are
 //!   computed once at construction (65535 AES blocks, one per trie node, in
 //!   one call) and stored as a 2^15-entry table of 16-bit words indexed by
@@ -82,8 +85,8 @@ pub struct CryptoPan {
 impl CryptoPan {
     /// Set up from the 32-byte key: AES key `key[0..16]`, pad `E(key[16..32])`.
     ///
-    /// Also builds the 64 KiB flip-bit table (65535 AES blocks, in a few
-    /// milliseconds even in a debug build).
+    /// Also builds the 64 KiB flip-bit table from 65535 AES blocks: about
+    /// 1.5 ms in a release build, about 60 ms in a debug build.
     pub fn new(key: &Key<32>) -> Self {
         let k = key.bytes();
         let aes = Aes128::new(&Block::clone_from_slice(&k[..16]));
