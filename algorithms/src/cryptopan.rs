@@ -17,8 +17,11 @@
 //!   address, so the 32 (or 128) blocks of one address are independent of
 //!   each other and can all be built before encrypting any of them. The batch
 //!   entry points pack the blocks of many addresses into one stack buffer
-//!   and make a single `encrypt_blocks` call per buffer, which lets the AES
-//!   backend pipeline (about 0.5 ns per block instead of about 20 ns).
+//!   and make a single `encrypt_blocks` call per buffer (448 or 512
+//!   blocks), which lets the AES backend pipeline. Measured on the
+//!   development machine (release build, aes 0.8 AES-NI backend, no VAES):
+//!   about 2 ns per block in such calls, and IPv4 batches at about 41 ns
+//!   per address, within 30% of that AES ceiling for 16 blocks.
 //! - Positions 0..15 depend on at most the first 15 bits. Those flip bits are
 //!   computed once at construction (65535 AES blocks, one per trie node, in
 //!   one call) and stored as a 2^15-entry table of 16-bit words indexed by
@@ -82,8 +85,8 @@ pub struct CryptoPan {
 impl CryptoPan {
     /// Set up from the 32-byte key: AES key `key[0..16]`, pad `E(key[16..32])`.
     ///
-    /// Also builds the 64 KiB flip-bit table (65535 AES blocks, in a few
-    /// milliseconds even in a debug build).
+    /// Also builds the 64 KiB flip-bit table from 65535 AES blocks: about
+    /// 1.5 ms in a release build, about 60 ms in a debug build.
     pub fn new(key: &Key<32>) -> Self {
         let k = key.bytes();
         let aes = Aes128::new(&Block::clone_from_slice(&k[..16]));
@@ -105,15 +108,23 @@ impl CryptoPan {
             }
         }
         aes.encrypt_blocks(&mut blocks);
-        let mut top = Box::new([0u16; TABLE_LEN]);
-        for (q, entry) in top.iter_mut().enumerate() {
-            let mut w = 0u16;
-            for pos in 0..TABLE_POSITIONS {
-                let node = (1usize << pos) - 1 + (q >> (TABLE_POSITIONS - 1 - pos));
-                w |= u16::from(blocks[node][0] >> 7) << (15 - pos);
+        // flips[node] = flip bits of positions 0..=d on the path to the
+        // node (depth d, prefix p): its parent's word plus its own bit.
+        let mut flips = vec![0u16; nodes];
+        for d in 0..TABLE_POSITIONS {
+            let base = (1usize << d) - 1;
+            for p in 0..(1usize << d) {
+                let parent = if d == 0 {
+                    0
+                } else {
+                    flips[(1usize << (d - 1)) - 1 + (p >> 1)]
+                };
+                flips[base + p] = parent | (u16::from(blocks[base + p][0] >> 7) << (15 - d));
             }
-            *entry = w;
         }
+        let mut top = Box::new([0u16; TABLE_LEN]);
+        top.copy_from_slice(&flips[TABLE_LEN - 1..]);
+        flips.zeroize();
         for b in blocks.iter_mut() {
             b.as_mut_slice().zeroize();
         }

@@ -40,6 +40,11 @@ use zeroize::Zeroize;
 
 use crate::{AddrMap, Key, Reversible};
 
+/// One-line warning for help texts (RFC 8932 B.2.6).
+pub const SECURITY_NOTE: &str =
+    "ipcipher encrypts IPv4 with ipcrypt, which RFC 8932 notes is weak; \
+     prefer ipcrypt-pfx or cryptopan for new deployments";
+
 /// PBKDF2 salt fixed by the ipcipher specification.
 pub const KDF_SALT: &[u8] = b"ipcipheripcipher";
 /// PBKDF2 iteration count fixed by the ipcipher specification.
@@ -88,74 +93,131 @@ impl std::fmt::Debug for IpCipher {
     }
 }
 
-fn xor4(s: &mut [u8; 4], k: &[u8]) {
-    for (b, x) in s.iter_mut().zip(k) {
-        *b ^= x;
-    }
+// The byte operations are written on `u32` values held in 0..=255 with
+// plain operators in one unrolled loop body, not `wrapping_add` /
+// `rotate_left` calls in helper functions: the published vectors iterate
+// ipcrypt 10^8 times, and in a debug build each call costs far more than
+// the arithmetic.
+
+/// 8-bit rotation left by `r` (1..=7) of a byte held in a `u32`.
+macro_rules! rotl8 {
+    ($x:expr, $r:expr) => {
+        ((($x) << $r) | (($x) >> (8 - $r))) & 0xff
+    };
 }
 
-/// The ipcrypt ARX function.
-fn permute_fwd(s: &mut [u8; 4]) {
-    let [mut s0, mut s1, mut s2, mut s3] = *s;
-    s0 = s0.wrapping_add(s1);
-    s2 = s2.wrapping_add(s3);
-    s1 = s1.rotate_left(2);
-    s3 = s3.rotate_left(5);
-    s1 ^= s0;
-    s3 ^= s2;
-    s0 = s0.rotate_left(4);
-    s0 = s0.wrapping_add(s3);
-    s2 = s2.wrapping_add(s1);
-    s1 = s1.rotate_left(3);
-    s3 = s3.rotate_left(7);
-    s1 ^= s2;
-    s3 ^= s0;
-    s2 = s2.rotate_left(4);
-    *s = [s0, s1, s2, s3];
+/// 8-bit rotation right by `r` (1..=7) of a byte held in a `u32`.
+macro_rules! rotr8 {
+    ($x:expr, $r:expr) => {
+        ((($x) >> $r) | (($x) << (8 - $r))) & 0xff
+    };
 }
 
-/// The inverse of [`permute_fwd`]: its steps undone in reverse order.
-fn permute_bwd(s: &mut [u8; 4]) {
-    let [mut s0, mut s1, mut s2, mut s3] = *s;
-    s2 = s2.rotate_right(4);
-    s3 ^= s0;
-    s1 ^= s2;
-    s3 = s3.rotate_right(7);
-    s1 = s1.rotate_right(3);
-    s2 = s2.wrapping_sub(s1);
-    s0 = s0.wrapping_sub(s3);
-    s0 = s0.rotate_right(4);
-    s3 ^= s2;
-    s1 ^= s0;
-    s3 = s3.rotate_right(5);
-    s1 = s1.rotate_right(2);
-    s2 = s2.wrapping_sub(s3);
-    s0 = s0.wrapping_sub(s1);
-    *s = [s0, s1, s2, s3];
+type State = [u32; 4];
+
+fn to_state(b: [u8; 4]) -> State {
+    b.map(u32::from)
+}
+
+fn from_state(s: State) -> [u8; 4] {
+    s.map(|x| (x & 0xff) as u8)
 }
 
 /// ipcrypt encryption of 4 bytes in network order.
-pub fn ipcrypt_encrypt(key: &[u8; 16], mut s: [u8; 4]) -> [u8; 4] {
-    xor4(&mut s, &key[0..4]);
-    permute_fwd(&mut s);
-    xor4(&mut s, &key[4..8]);
-    permute_fwd(&mut s);
-    xor4(&mut s, &key[8..12]);
-    permute_fwd(&mut s);
-    xor4(&mut s, &key[12..16]);
-    s
+pub fn ipcrypt_encrypt(key: &[u8; 16], b: [u8; 4]) -> [u8; 4] {
+    ipcrypt_encrypt_iterated(key, b, 1)
 }
 
 /// ipcrypt decryption of 4 bytes in network order.
-pub fn ipcrypt_decrypt(key: &[u8; 16], mut s: [u8; 4]) -> [u8; 4] {
-    xor4(&mut s, &key[12..16]);
-    permute_bwd(&mut s);
-    xor4(&mut s, &key[8..12]);
-    permute_bwd(&mut s);
-    xor4(&mut s, &key[4..8]);
-    permute_bwd(&mut s);
-    xor4(&mut s, &key[0..4]);
-    s
+pub fn ipcrypt_decrypt(key: &[u8; 16], b: [u8; 4]) -> [u8; 4] {
+    ipcrypt_decrypt_iterated(key, b, 1)
+}
+
+/// ipcrypt encryption applied `n` times in a row, as the published
+/// iterated test vectors define (10^8 rounds of the whole cipher). The loop
+/// body is written out on locals so that even a debug build runs it fast.
+pub fn ipcrypt_encrypt_iterated(key: &[u8; 16], b: [u8; 4], n: u64) -> [u8; 4] {
+    let k = key.map(u32::from);
+    let [k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13, k14, k15] = k;
+    let [mut s0, mut s1, mut s2, mut s3] = to_state(b);
+    let mut i = 0;
+    while i < n {
+        s0 ^= k0;
+        s1 ^= k1;
+        s2 ^= k2;
+        s3 ^= k3;
+        // Three rounds of F, each followed by the next key word, unrolled.
+        macro_rules! round {
+            ($a:expr, $b:expr, $c:expr, $d:expr) => {
+                s0 = (s0 + s1) & 0xff;
+                s2 = (s2 + s3) & 0xff;
+                s1 = rotl8!(s1, 2);
+                s3 = rotl8!(s3, 5);
+                s1 ^= s0;
+                s3 ^= s2;
+                s0 = rotl8!(s0, 4);
+                s0 = (s0 + s3) & 0xff;
+                s2 = (s2 + s1) & 0xff;
+                s1 = rotl8!(s1, 3);
+                s3 = rotl8!(s3, 7);
+                s1 ^= s2;
+                s3 ^= s0;
+                s2 = rotl8!(s2, 4);
+                s0 ^= $a;
+                s1 ^= $b;
+                s2 ^= $c;
+                s3 ^= $d;
+            };
+        }
+        round!(k4, k5, k6, k7);
+        round!(k8, k9, k10, k11);
+        round!(k12, k13, k14, k15);
+        i += 1;
+    }
+    from_state([s0, s1, s2, s3])
+}
+
+/// The inverse of [`ipcrypt_encrypt_iterated`]: ipcrypt decryption applied
+/// `n` times in a row.
+pub fn ipcrypt_decrypt_iterated(key: &[u8; 16], b: [u8; 4], n: u64) -> [u8; 4] {
+    let k = key.map(u32::from);
+    let [k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13, k14, k15] = k;
+    let [mut s0, mut s1, mut s2, mut s3] = to_state(b);
+    let mut i = 0;
+    while i < n {
+        // Undo a key word, then one round of F, three times, unrolled.
+        macro_rules! unround {
+            ($a:expr, $b:expr, $c:expr, $d:expr) => {
+                s0 ^= $a;
+                s1 ^= $b;
+                s2 ^= $c;
+                s3 ^= $d;
+                s2 = rotr8!(s2, 4);
+                s3 ^= s0;
+                s1 ^= s2;
+                s3 = rotr8!(s3, 7);
+                s1 = rotr8!(s1, 3);
+                s2 = (s2 + 256 - s1) & 0xff;
+                s0 = (s0 + 256 - s3) & 0xff;
+                s0 = rotr8!(s0, 4);
+                s3 ^= s2;
+                s1 ^= s0;
+                s3 = rotr8!(s3, 5);
+                s1 = rotr8!(s1, 2);
+                s2 = (s2 + 256 - s3) & 0xff;
+                s0 = (s0 + 256 - s1) & 0xff;
+            };
+        }
+        unround!(k12, k13, k14, k15);
+        unround!(k8, k9, k10, k11);
+        unround!(k4, k5, k6, k7);
+        s0 ^= k0;
+        s1 ^= k1;
+        s2 ^= k2;
+        s3 ^= k3;
+        i += 1;
+    }
+    from_state([s0, s1, s2, s3])
 }
 
 impl AddrMap for IpCipher {
@@ -222,16 +284,6 @@ mod tests {
     }
 
     #[test]
-    fn permute_inverts() {
-        for x in (0u32..=u32::MAX).step_by(65_537) {
-            let mut s = x.to_be_bytes();
-            permute_fwd(&mut s);
-            permute_bwd(&mut s);
-            assert_eq!(s, x.to_be_bytes());
-        }
-    }
-
-    #[test]
     fn round_trips_and_batches() {
         let mut r = ChaCha8Rng::seed_from_u64(7);
         let mut k = [0u8; 16];
@@ -256,6 +308,26 @@ mod tests {
             for (a, m) in v6.iter().zip(&b6) {
                 assert_eq!(c.map_v6(*a), *m);
                 assert_eq!(c.unmap_v6(*m), *a);
+            }
+        }
+    }
+
+    #[test]
+    fn iterated_matches_repeated() {
+        let mut r = ChaCha8Rng::seed_from_u64(9);
+        let mut k = [0u8; 16];
+        r.fill_bytes(&mut k);
+        for _ in 0..100 {
+            let x = r.next_u32().to_be_bytes();
+            let n = u64::from(r.next_u32() % 20);
+            let mut y = x;
+            for _ in 0..n {
+                y = ipcrypt_encrypt(&k, y);
+            }
+            assert_eq!(ipcrypt_encrypt_iterated(&k, x, n), y);
+            assert_eq!(ipcrypt_decrypt_iterated(&k, y, n), x);
+            if n == 1 {
+                assert_eq!(ipcrypt_decrypt(&k, y), x);
             }
         }
     }

@@ -140,7 +140,11 @@ impl IpcryptPfx {
     fn decrypt_one(&self, c: u128) -> u128 {
         let start = first_bit(c);
         // The bits before `start` are not encrypted.
-        let mut plain = if start == 0 { 0 } else { c & (!0u128 << (128 - start)) };
+        let mut plain = if start == 0 {
+            0
+        } else {
+            c & (!0u128 << (128 - start))
+        };
         for len in start..128 {
             let bit = ((c >> (127 - len)) & 1) ^ self.flip(padded_prefix(plain, len));
             plain |= bit << (127 - len);
@@ -250,10 +254,9 @@ mod tests {
 
     #[test]
     fn draft_example() {
-        let key = Key::<32>::from_hex(
-            "0123456789abcdeffedcba98765432101032547698badcfeefcdab8967452301",
-        )
-        .unwrap();
+        let key =
+            Key::<32>::from_hex("0123456789abcdeffedcba98765432101032547698badcfeefcdab8967452301")
+                .unwrap();
         let c = IpcryptPfx::new(&key).unwrap();
         let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
         let out: Ipv6Addr = "c180:5dd4:2587:3524:30ab:fa65:6ab6:f88".parse().unwrap();
