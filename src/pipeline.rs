@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use crate::capture::{self, CaptureReader, Compression, FileKind, Output, ReaderOptions};
 use crate::error::CliError;
 use crate::method::{self, Built, MethodArgs};
-use crate::packet::{self, Family, Located};
+use crate::packet::{self, Family, Located, Origin};
 use crate::stats::Stats;
 use crate::wash::{KeepPrefix, Scope, Technique, Washer};
 
@@ -585,49 +585,49 @@ pub fn wash_packet(
     let mut changed = false;
     let stateless = matches!(washer.technique, Technique::Stateless(_));
     for i in 0..w.loc.slots.len() {
-        let s = w.loc.slots[i].clone();
-        let full = match s.family {
-            Family::V4 => 4,
-            Family::V6 => 16,
+        let s = &w.loc.slots[i];
+        let (family, side, n, prefix_bits) = (s.family, s.side, s.len as usize, s.prefix_bits);
+        // Teredo stores the client's IPv4 address with every bit inverted.
+        let inverted = s.origin == Origin::TeredoOrigin;
+        let full = family.bytes();
+        let Some(bytes) = pkt.get(s.offset..s.offset + n) else {
+            continue;
         };
-        let bytes = match pkt.get(s.offset..s.offset + s.len as usize) {
-            Some(b) => b,
-            None => continue,
-        };
-        let mut new = [0u8; 16];
-        let n = s.len as usize;
-        if n == full && s.prefix_bits as usize == full * 8 {
-            let a = match s.family {
-                Family::V4 => IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
-                Family::V6 => {
-                    let mut o = [0u8; 16];
-                    o.copy_from_slice(bytes);
-                    IpAddr::V6(Ipv6Addr::from(o))
-                }
+        let mut cur = [0u8; 16];
+        cur[..n].copy_from_slice(bytes);
+        if inverted {
+            cur[..n].iter_mut().for_each(|b| *b = !*b);
+        }
+        let mut new = cur;
+        if n == full && prefix_bits as usize == full * 8 {
+            let a = match family {
+                Family::V4 => IpAddr::V4(Ipv4Addr::new(cur[0], cur[1], cur[2], cur[3])),
+                Family::V6 => IpAddr::V6(Ipv6Addr::from(cur)),
             };
             w.stats.distinct.insert(&a);
-            let m = if stateless && washer.in_scope(s.side) {
-                w.cache.get_or(a, |a| washer.wash(a, s.side))
+            let m = if stateless && washer.in_scope(side) {
+                w.cache.get_or(a, |a| washer.wash(a, side))
             } else {
-                washer.wash(a, s.side)
+                washer.wash(a, side)
             };
             match m {
                 IpAddr::V4(v) => new[..4].copy_from_slice(&v.octets()),
                 IpAddr::V6(v) => new.copy_from_slice(&v.octets()),
             }
         } else {
-            // A prefix (ECS) or an address cut by the snapshot length.
-            new[..n].copy_from_slice(bytes);
-            let bits = if n == full {
-                s.prefix_bits
-            } else {
-                s.prefix_bits.min((n * 8) as u8)
-            };
-            washer.wash_prefix(&mut new[..n], s.family == Family::V6, bits, s.side);
+            // An ECS prefix, or an address cut short by the snapshot length.
+            let bits = prefix_bits.min((n * 8) as u8);
+            washer.wash_prefix(&mut new[..n], family == Family::V6, bits, side);
         }
-        if new[..n] != pkt[s.offset..s.offset + n] {
-            packet::patch(pkt, &w.loc, i, &new[..n]);
-            changed = true;
+        if new[..n] != cur[..n] {
+            if inverted {
+                new[..n].iter_mut().for_each(|b| *b = !*b);
+            }
+            let slot_offset = w.loc.slots[i].offset;
+            if new[..n] != pkt[slot_offset..slot_offset + n] {
+                packet::patch(pkt, &w.loc, i, &new[..n]);
+                changed = true;
+            }
         }
     }
     Outcome::Written(changed)

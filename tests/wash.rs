@@ -435,7 +435,7 @@ fn cut_inputs_keep_every_complete_packet() {
                 assert_eq!(o.status.code(), Some(0), "cut {cut} at a boundary: {err}");
             } else {
                 assert_eq!(o.status.code(), Some(1), "cut {cut}: {err}");
-                assert!(err.contains("offset"), "cut {cut}: error names the offset: {err}");
+                assert!(err.contains("at byte") && err.contains("record"), "cut {cut}: error names the record and byte offset: {err}");
                 assert!(err.contains("cut.pcap"), "cut {cut}: error names the file: {err}");
             }
             let written = std::fs::read(&out).expect("output exists");
