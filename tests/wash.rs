@@ -75,6 +75,12 @@ const CK_FIELDS: [&str; 5] = [
 ];
 
 fn tshark(file: &Path) -> Vec<Pkt> {
+    tshark_cut(file, false)
+}
+
+/// tshark's view of a file; `may_be_cut` accepts an input that ends in the
+/// middle of a record (tshark then reports the complete packets).
+fn tshark_cut(file: &Path, may_be_cut: bool) -> Vec<Pkt> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(file);
     for o in ["ip.check_checksum:TRUE", "udp.check_checksum:TRUE", "tcp.check_checksum:TRUE"] {
@@ -88,7 +94,9 @@ fn tshark(file: &Path) -> Vec<Pkt> {
     let out = cmd.output().expect("run tshark");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success() && !err.contains("appears to have been cut short") && !err.contains("isn't a capture file"),
+        (out.status.success() || may_be_cut)
+            && (may_be_cut || !err.contains("appears to have been cut short"))
+            && !err.contains("isn't a capture file"),
         "tshark failed on {}: {err}",
         file.display()
     );
@@ -181,15 +189,18 @@ fn wash_and_check(dir: &Path, input: &Path, method: &str, key: Option<&str>) -> 
     args.extend(["--stats-json".into(), sj.display().to_string(), "--quiet".into()]);
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = run(&a, b"");
+    let err = String::from_utf8_lossy(&o.stderr);
+    // A corpus file that itself ends mid-record: exit 1 with a clear error,
+    // every complete packet still washed and written.
+    let cut = o.status.code() == Some(1) && err.contains("truncated record");
     assert!(
-        o.status.code() == Some(0),
-        "wash {} --method {method}: {:?} {}",
+        o.status.code() == Some(0) || cut,
+        "wash {} --method {method}: {:?} {err}",
         input.display(),
         o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
     );
     let stats = stats_json(&sj);
-    let tin = tshark(input);
+    let tin = tshark_cut(input, cut);
     let tout = tshark(&out);
     let dropped = stats["packets_dropped"].as_u64().unwrap() as usize;
     assert_eq!(stats["packets_read"].as_u64().unwrap() as usize, tin.len(), "{method} {}", input.display());
@@ -366,7 +377,12 @@ fn thread_count_does_not_change_output() {
                 a.extend(margs.iter().cloned());
                 let a: Vec<&str> = a.iter().map(String::as_str).collect();
                 let o = run(&a, b"");
-                assert!(o.status.code() == Some(0), "{}: {}", inp.display(), String::from_utf8_lossy(&o.stderr));
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(
+                    o.status.code() == Some(0) || (o.status.code() == Some(1) && err.contains("truncated record")),
+                    "{}: {err}",
+                    inp.display()
+                );
                 outs.push(std::fs::read(&out).unwrap());
             }
             for o in &outs[1..] {
@@ -675,15 +691,29 @@ fn dnswasher_compatibility() {
             run_ok(&a, b"");
             let pd = tshark(&dw);
             let pi = tshark(&iw);
+            let p0 = tshark(inp);
             // dnswasher keeps only DNS packets; align ours to its output.
             let pairs = align(&pi, &pd);
             assert!(pairs.len() > 50, "{} packets compared", pairs.len());
+            let orig = align(&p0, &pi);
+            assert_eq!(orig.len(), pi.len());
+            let mut stale = 0;
             for (i, j) in pairs {
+                let i0 = orig[i].0;
                 for f in 0..4 {
                     assert_eq!(pi[i].addrs[f].1, pd[j].addrs[f].1, "{} {ours:?} packet {}: {}", inp.display(), j + 1, ADDR_FIELDS[f]);
                 }
-                // Where dnswasher leaves a stale UDP checksum, ours is valid.
-                assert!(!pi[i].cks[1].contains(&"0".to_string()), "our UDP checksum is valid");
+                // Where dnswasher leaves a stale UDP checksum, ours stays valid.
+                let good_before = p0[i0].cks[1].iter().all(|c| c != "0");
+                if good_before {
+                    assert!(pi[i].cks[1].iter().all(|c| c != "0"), "our UDP checksum stays valid");
+                    if pd[j].cks[1].iter().any(|c| c == "0") {
+                        stale += 1;
+                    }
+                }
+            }
+            if ours[1] == "enumerate" {
+                eprintln!("{}: dnswasher left {stale} stale UDP checksums", inp.display());
             }
         }
     }
