@@ -369,7 +369,9 @@ fn thread_count_does_not_change_output() {
     }
     for (method, key) in [("cryptopan", K32), ("ipcrypt-pfx", K32), ("tsa", K32), ("ipcipher", K16)] {
         let margs = method_args(dir.path(), method, Some(key), None);
-        for inp in &inputs {
+        // Every technique on the generated inputs; the corpus with Crypto-PAn.
+        let n = if method == "cryptopan" { inputs.len() } else { 2 };
+        for inp in &inputs[..n] {
             let mut outs = Vec::new();
             for t in ["1", "2", "3", "8"] {
                 let out = dir.path().join(format!("t{t}.out"));
