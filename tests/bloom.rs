@@ -565,3 +565,41 @@ fn corpus_names_have_no_false_negatives() {
         assert_eq!(a[0].result, Presence::Present, "{n}");
     }
 }
+
+#[test]
+fn repeated_queries_land_in_every_period_and_entity() {
+    // Exercises the builder's recent-query cache: repeats are skipped only
+    // within the same period and entity.
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Builder::new(
+        &key(13),
+        params(1000, 1e-4, 1),
+        Entities::parse(ENTITIES).unwrap(),
+    )
+    .unwrap();
+    let other = "192.0.2.7".parse().unwrap();
+    for h in 0..3u64 {
+        for _ in 0..3 {
+            b.add_query(h * 3600, client(1), "Same.Example");
+            b.add_query(h * 3600, other, "same.example.");
+        }
+    }
+    let report = b.finish(dir.path()).unwrap();
+    assert_eq!(report.files.len(), 3);
+    for f in &report.files {
+        assert_eq!(f.queries, 6);
+        assert_eq!(f.items, 6 * 4);
+    }
+    let files = files_in(dir.path());
+    let names = ["same.example".to_string(), "same".to_string()];
+    for entity in [None, Some("campus"), Some("UNKNOWN")] {
+        let a = bloom::query(&key(13), &files, &names, entity).unwrap();
+        assert_eq!(a.len(), 6);
+        assert!(
+            a.iter().all(|a| a.result == Presence::Present),
+            "{entity:?}"
+        );
+    }
+    let a = bloom::query(&key(13), &files, &names, Some("lab")).unwrap();
+    assert!(a.iter().all(|a| a.result == Presence::Withheld));
+}

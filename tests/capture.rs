@@ -11,13 +11,17 @@ use ipwash::capture::{
     ReaderOptions,
 };
 
+// Spelled out field by field so that a new flag breaks the build here and
+// gets a test.
 const KEEP_ALL: ReaderOptions = ReaderOptions {
     keep_comments: true,
     keep_nrb: true,
+    keep_interface_addresses: true,
 };
 const DEFAULT: ReaderOptions = ReaderOptions {
     keep_comments: false,
     keep_nrb: false,
+    keep_interface_addresses: false,
 };
 
 /// What one pass of "read every unit, write header + kept units" gives.
@@ -408,8 +412,8 @@ fn pcapng_nrb_kept_but_comment_stripped() {
     let got = pass(
         &f,
         ReaderOptions {
-            keep_comments: false,
             keep_nrb: true,
+            ..DEFAULT
         },
     )
     .unwrap();
@@ -417,6 +421,179 @@ fn pcapng_nrb_kept_but_comment_stripped() {
     want.extend(LE.idb(1, 0, &[]));
     want.extend(LE.nrb(&[]));
     assert_eq!(got.out, want);
+}
+
+#[test]
+fn default_options_strip_everything() {
+    assert_eq!(ReaderOptions::default(), DEFAULT);
+    assert_eq!(ReaderOptions::KEEP_ALL, KEEP_ALL);
+}
+
+/// IDB option codes: the four that carry the capturing host's addresses.
+const IF_ADDRESS_CODES: [u16; 4] = [4, 5, 6, 7];
+
+/// Interface options of a real-looking capture host: name, all four
+/// address kinds (two IPv4), a comment, resolution, OS and hardware.
+fn host_idb_options() -> Vec<(u16, Vec<u8>)> {
+    let mut v6 = vec![0x20, 0x01, 0x0d, 0xb8];
+    v6.extend([0; 11]);
+    v6.extend([1, 64]);
+    vec![
+        (2, b"eth0".to_vec()),
+        (4, vec![192, 0, 2, 7, 255, 255, 255, 0]),
+        (1, b"capture box".to_vec()),
+        (5, v6),
+        (4, vec![198, 51, 100, 9, 255, 255, 255, 0]),
+        (6, vec![0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]),
+        (7, vec![0x02, 0x00, 0x5e, 0xff, 0xfe, 0x10, 0x00, 0x01]),
+        (9, vec![9]),
+        (12, b"Linux".to_vec()),
+        (15, b"nic".to_vec()),
+    ]
+}
+
+/// A capture whose interfaces carry host addresses, in both byte orders.
+/// Option codes 4..=7 in the SHB (`shb_userappl`) and EPB
+/// (`epb_dropcount`) are not addresses and must survive. `keep` decides
+/// which IDB option codes are present, so the same builder gives the input
+/// (all) and each expected output. Interface 1 ("lo") has only a MAC.
+fn addressed_capture(keep_idb: impl Fn(u16) -> bool) -> Vec<u8> {
+    let idb_opts: Vec<(u16, Vec<u8>)> = host_idb_options()
+        .into_iter()
+        .filter(|(c, _)| keep_idb(*c))
+        .collect();
+    let idb_opts: Vec<(u16, &[u8])> = idb_opts.iter().map(|(c, v)| (*c, &v[..])).collect();
+    let mut f = Vec::new();
+    for ng in [LE, BE] {
+        f.extend(ng.shb(-1, &[(4, b"app")]));
+        f.extend(ng.idb(1, 0, &idb_opts));
+        let lo_mac: &[u8] = &[2, 0, 0, 0, 0, 2];
+        let lo_opts: Vec<(u16, &[u8])> = [(2, &b"lo"[..]), (6, lo_mac)]
+            .into_iter()
+            .filter(|(c, _)| keep_idb(*c))
+            .collect();
+        f.extend(ng.idb(101, 0, &lo_opts));
+        let dropcount = if ng.big {
+            7u64.to_be_bytes()
+        } else {
+            7u64.to_le_bytes()
+        };
+        f.extend(ng.epb(
+            0,
+            1_700_000_000_000_000_000,
+            &[0xEE; 60],
+            60,
+            &[(4, &dropcount)],
+        ));
+        f.extend(ng.epb(1, 1_700_000_000_000_001, &[0x45; 20], 20, &[]));
+    }
+    f
+}
+
+#[test]
+fn pcapng_interface_addresses_are_stripped_unless_kept() {
+    let f = addressed_capture(|_| true);
+    for keep_comments in [false, true] {
+        for keep_interface_addresses in [false, true] {
+            let opts = ReaderOptions {
+                keep_comments,
+                keep_interface_addresses,
+                ..DEFAULT
+            };
+            let got = pass(&f, opts).unwrap();
+            assert!(got.err.is_none(), "{opts:?}: {:?}", got.err);
+            let keep_code = |c: u16| {
+                (keep_comments || c != 1)
+                    && (keep_interface_addresses || !IF_ADDRESS_CODES.contains(&c))
+            };
+            let want = addressed_capture(keep_code);
+            assert_eq!(got.out, want, "{opts:?}");
+            // Timestamps and link types still come from the rewritten IDBs.
+            let again = pass(&got.out, KEEP_ALL).unwrap();
+            assert_eq!(again.packets, got.packets, "{opts:?}");
+            assert_eq!(got.packets[0].ts_nsec, 0);
+            assert_eq!(got.packets[1].ts_nsec, 1000);
+        }
+    }
+    assert_eq!(
+        pass(&f, KEEP_ALL).unwrap().out,
+        f,
+        "keep-all is byte-identical"
+    );
+    let def = pass(&f, DEFAULT).unwrap().out;
+    assert_eq!(count_with_pcap_parser(&def), 4);
+    assert_eq!(pass(&def, DEFAULT).unwrap().out, def, "idempotent");
+    // Section lengths are cleared as soon as anything may be cut.
+    let only_addr = ReaderOptions {
+        keep_interface_addresses: false,
+        ..KEEP_ALL
+    };
+    let mut g = LE.shb(0, &[]);
+    let idb = LE.idb(1, 0, &[(4, &[192, 0, 2, 7, 255, 255, 255, 0])]);
+    g.splice(16..24, (idb.len() as i64).to_le_bytes());
+    g.extend(&idb);
+    let mut want = LE.shb(-1, &[]);
+    want.extend(LE.idb(1, 0, &[]));
+    assert_eq!(pass(&g, only_addr).unwrap().out, want);
+    assert_eq!(pass(&g, KEEP_ALL).unwrap().out, g);
+}
+
+/// `tshark`, when installed. Missing: skip, unless `IPWASH_REQUIRE_TOOLS`
+/// is set, in which case the test fails.
+fn tshark() -> Option<std::process::Command> {
+    let found = std::process::Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(std::process::Command::new("tshark"));
+    }
+    assert!(
+        std::env::var_os("IPWASH_REQUIRE_TOOLS").is_none(),
+        "tshark not found but IPWASH_REQUIRE_TOOLS is set"
+    );
+    eprintln!("tshark not found: skipping");
+    None
+}
+
+/// tshark's (frame number, interface name) lines for a capture file.
+fn tshark_frames(path: &Path) -> Option<String> {
+    let out = tshark()?
+        .args(["-n", "-r"])
+        .arg(path)
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "frame.interface_name",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tshark failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn pcapng_stripped_interfaces_read_in_tshark() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = addressed_capture(|_| true);
+    let input = dir.path().join("in.pcapng");
+    std::fs::write(&input, &f).unwrap();
+    let Some(before) = tshark_frames(&input) else {
+        return;
+    };
+    let output = dir.path().join("out.pcapng");
+    std::fs::write(&output, pass(&f, DEFAULT).unwrap().out).unwrap();
+    let after = tshark_frames(&output).unwrap();
+    assert_eq!(after, before, "same frames on the same named interfaces");
+    assert_eq!(after, "1\teth0\n2\tlo\n3\teth0\n4\tlo\n");
 }
 
 #[test]
@@ -702,7 +879,9 @@ fn count_with_pcap_parser(data: &[u8]) -> usize {
                     PcapBlockOwned::Legacy(_) => n += 1,
                     PcapBlockOwned::NG(Block::EnhancedPacket(_) | Block::SimplePacket(_)) => n += 1,
                     PcapBlockOwned::NG(Block::NameResolution(_)) => panic!("NRB left in"),
-                    PcapBlockOwned::NG(b) => assert!(!has_comment(&b), "comment left in"),
+                    PcapBlockOwned::NG(b) => {
+                        assert!(!has_comment(&b), "comment or interface address left in")
+                    }
                     _ => {}
                 }
                 r.consume(off);
@@ -715,16 +894,17 @@ fn count_with_pcap_parser(data: &[u8]) -> usize {
     n
 }
 
+/// A comment in any block, or a host address in an interface description.
 fn has_comment(b: &pcap_parser::pcapng::Block) -> bool {
     use pcap_parser::pcapng::Block;
-    let opts = match b {
-        Block::SectionHeader(b) => &b.options,
-        Block::InterfaceDescription(b) => &b.options,
-        Block::EnhancedPacket(b) => &b.options,
-        Block::InterfaceStatistics(b) => &b.options,
+    let (opts, leaky): (_, &[u16]) = match b {
+        Block::SectionHeader(b) => (&b.options, &[1]),
+        Block::InterfaceDescription(b) => (&b.options, &[1, 4, 5, 6, 7]),
+        Block::EnhancedPacket(b) => (&b.options, &[1]),
+        Block::InterfaceStatistics(b) => (&b.options, &[1]),
         _ => return false,
     };
-    opts.iter().any(|o| o.code.0 == 1)
+    opts.iter().any(|o| leaky.contains(&o.code.0))
 }
 
 fn corpus_files() -> Option<Vec<PathBuf>> {

@@ -5,7 +5,15 @@
 //! period is found by a short scan of the open periods (normally the last
 //! one), and items are hashed as `&str` by the `bloomfilter` crate.
 //! Allocation happens only when a period opens (its bitmap and counters) and
-//! when a counter's exact client set grows.
+//! when a counter's exact client set or a cache slot grows.
+//!
+//! Real traffic repeats itself: the same entity asks the same name many times
+//! an hour. A small direct-mapped cache of recent (period, entity, name)
+//! triples, compared byte for byte, skips the item hashing (2 SipHash and k
+//! bit writes with two 64-bit divisions each, inside the `bloomfilter`
+//! crate) for exact repeats. Only the insertions are skipped: queries, items
+//! and clients are counted as before. A period opened again after a flush
+//! gets a new generation number, so stale cache slots never match it.
 
 use std::collections::HashSet;
 use std::hash::Hasher;
@@ -27,8 +35,39 @@ use super::{
     WrittenFilter, SATURATION_FACTOR,
 };
 
+/// Slots in the recent-query cache (a power of two).
+const RECENT_SLOTS: usize = 4096;
+
+#[derive(Default)]
+struct RecentSlot {
+    generation: u64,
+    entity: u32,
+    hash: u64,
+    name: Vec<u8>,
+}
+
+/// A fast, unkeyed hash for the cache index only (never stored).
+fn fast_hash(b: &[u8], entity: u32) -> u64 {
+    let mut h = u64::from(entity).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b.len() as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    let mut w = [0u8; 8];
+    let rest = chunks.remainder();
+    if let Some(d) = w.get_mut(..rest.len()) {
+        d.copy_from_slice(rest);
+    }
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 29)
+}
+
 struct Period {
     start: u64,
+    /// Unique per opening of a period (cache validity); never 0.
+    generation: u64,
     bloom: Bloom<str>,
     queries: u64,
     items: u64,
@@ -59,6 +98,8 @@ pub struct Builder {
     wire_name: String,
     name: NameBuf,
     item: String,
+    recent: Vec<RecentSlot>,
+    generations: u64,
 }
 
 impl std::fmt::Debug for Builder {
@@ -90,6 +131,8 @@ impl Builder {
             wire_name: String::with_capacity(256),
             name: NameBuf::default(),
             item: String::with_capacity(512),
+            recent: (0..RECENT_SLOTS).map(|_| RecentSlot::default()).collect(),
+            generations: 0,
         })
     }
 
@@ -137,8 +180,10 @@ impl Builder {
                     // Sizing was validated in `new`; unreachable in practice.
                     return;
                 };
+                self.generations += 1;
                 self.open.push(Period {
                     start,
+                    generation: self.generations,
                     bloom,
                     queries: 0,
                     items: 0,
@@ -167,17 +212,39 @@ impl Builder {
         if let Some(c) = p.entities.get_mut(slot) {
             c.get_or_insert_with(ClientCounter::new).add(client_hash);
         }
+        let text = self.name.text.as_bytes();
+        let h = fast_hash(text, entity_id);
+        let repeat = match self.recent.get_mut(h as usize & (RECENT_SLOTS - 1)) {
+            Some(slot) => {
+                let hit = slot.generation == p.generation
+                    && slot.entity == entity_id
+                    && slot.hash == h
+                    && slot.name == text;
+                if !hit {
+                    slot.generation = p.generation;
+                    slot.entity = entity_id;
+                    slot.hash = h;
+                    slot.name.clear();
+                    slot.name.extend_from_slice(text);
+                }
+                hit
+            }
+            None => false,
+        };
         let item = &mut self.item;
         let bloom = &mut p.bloom;
         let mut n = 0u64;
         self.name.for_each_item(|it| {
+            n += 2;
+            if repeat {
+                return;
+            }
             bloom.set(it);
             item.clear();
             item.push_str(entity);
             item.push('@');
             item.push_str(it);
             bloom.set(item.as_str());
-            n += 2;
         });
         p.items += n;
     }

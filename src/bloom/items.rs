@@ -41,8 +41,7 @@ impl NameBuf {
         let b = input.as_bytes();
         let mut i = 0;
         let mut start = 0;
-        while i < b.len() {
-            let c = b[i];
+        while let Some(&c) = b.get(i) {
             if c == b'.' {
                 self.labels.push(start..self.text.len());
                 self.text.push('.');
@@ -51,7 +50,7 @@ impl NameBuf {
                 continue;
             }
             let (byte, used) = if c == b'\\' {
-                decode_escape(&b[i + 1..])
+                decode_escape(b.get(i + 1..).unwrap_or_default())
             } else {
                 (c, 1)
             };

@@ -15,9 +15,11 @@
 //!   obsolete PB). Each [`Unit`] borrows one reused buffer that grows to the
 //!   largest record and then stays put, so the hot loop does not allocate.
 //! - pcapng metadata that can leak is handled in the reader so every caller
-//!   gets it right: Name Resolution Blocks are marked dropped and comment
-//!   options are cut out of every block unless the caller asks to keep them
-//!   ([`ReaderOptions`]).
+//!   gets it right: Name Resolution Blocks are marked dropped, comment
+//!   options are cut out of every block and the capturing host's own
+//!   addresses (`if_IPv4addr`, `if_IPv6addr`, `if_MACaddr`, `if_EUIaddr`) out
+//!   of every Interface Description Block, each unless the caller asks to
+//!   keep it ([`ReaderOptions`]; all default to stripping).
 //! - [`Output`] writes plain, gzip or xz to stdout or to a temporary file
 //!   next to the target that is renamed into place by [`Output::finish`], so
 //!   a failed run never leaves a half-written file under the final name.

@@ -1,5 +1,5 @@
-//! pcapng block helpers: byte-order reads, option walking, comment stripping
-//! and timestamp conversion. All of them take a whole block (header to
+//! pcapng block helpers: byte-order reads, option walking, option stripping
+//! (comments, interface addresses) and timestamp conversion. All of them take a whole block (header to
 //! trailing length) and never index past it: on bad bytes they return a
 //! neutral value and the caller decides.
 
@@ -16,7 +16,11 @@ pub(crate) const EPB: u32 = 6;
 pub(crate) const DSB: u32 = 0x0A;
 
 const OPT_ENDOFOPT: u16 = 0;
-const OPT_COMMENT: u16 = 1;
+pub(crate) const OPT_COMMENT: u16 = 1;
+/// The Interface Description Block options that carry the capturing host's
+/// own addresses: `if_IPv4addr`, `if_IPv6addr`, `if_MACaddr`, `if_EUIaddr`.
+/// These codes mean other things in other block types.
+pub(crate) const IF_ADDRESS_OPTIONS: [u16; 4] = [4, 5, 6, 7];
 const IF_TSRESOL: u16 = 9;
 const IF_TSOFFSET: u16 = 14;
 
@@ -145,16 +149,20 @@ pub(crate) fn nrb_options_start(block: &[u8], big: bool) -> Option<usize> {
     }
 }
 
-/// Remove every `opt_comment` from the options that start at `opt_start`,
-/// compacting the block in place and fixing both length fields. Returns the
-/// new total length (the old one when nothing changed, so a block without
-/// comments stays byte-identical).
+/// Remove every option whose code is in `codes` from the options that start
+/// at `opt_start`, compacting the block in place and fixing both length
+/// fields. Returns the new total length (the old one when nothing changed,
+/// so a block without such options stays byte-identical). With `codes`
+/// empty the block is not even walked.
 ///
-/// An options area that does not parse cannot be searched for comments, so
-/// it is cut off from the first bad option on: losing metadata is better
-/// than passing on a comment.
-pub(crate) fn strip_comments(block: &mut [u8], opt_start: usize, big: bool) -> usize {
+/// An options area that does not parse cannot be searched for the options
+/// to remove, so it is cut off from the first bad option on: losing
+/// metadata is better than passing on a comment or an address.
+pub(crate) fn strip_options(block: &mut [u8], opt_start: usize, big: bool, codes: &[u16]) -> usize {
     let total = block.len();
+    if codes.is_empty() {
+        return total;
+    }
     let Some(end) = total.checked_sub(4) else {
         return total;
     };
@@ -182,7 +190,7 @@ pub(crate) fn strip_comments(block: &mut [u8], opt_start: usize, big: bool) -> u
         }
         // The last option may lack its padding; never step past the end.
         let next = (r + 4 + pad4(len)).min(end);
-        if code == OPT_COMMENT {
+        if codes.contains(&code) {
             changed = true;
         } else {
             if w != r {
@@ -248,7 +256,7 @@ mod tests {
         opts.extend(opt(1, b"x"));
         opts.extend(opt(0, b""));
         let mut b = block(&opts);
-        let n = strip_comments(&mut b, 20, false);
+        let n = strip_options(&mut b, 20, false, &[OPT_COMMENT]);
         let mut want_opts = opt(2, b"12345678");
         want_opts.extend(opt(0, b""));
         assert_eq!(&b[..n], &block(&want_opts)[..]);
@@ -259,7 +267,7 @@ mod tests {
         let mut opts = opt(1, b"abc");
         opts.extend(opt(0, b""));
         let mut b = block(&opts);
-        let n = strip_comments(&mut b, 20, false);
+        let n = strip_options(&mut b, 20, false, &[OPT_COMMENT]);
         assert_eq!(&b[..n], &block(&[])[..]);
     }
 
@@ -269,8 +277,26 @@ mod tests {
         opts.extend(opt(0, b""));
         let mut b = block(&opts);
         let orig = b.clone();
-        assert_eq!(strip_comments(&mut b, 20, false), orig.len());
+        assert_eq!(strip_options(&mut b, 20, false, &[OPT_COMMENT]), orig.len());
         assert_eq!(b, orig);
+    }
+
+    #[test]
+    fn strips_every_listed_code_and_nothing_else() {
+        let mut opts = opt(4, &[192, 0, 2, 1, 255, 255, 255, 0]);
+        opts.extend(opt(2, b"eth0"));
+        opts.extend(opt(1, b"kept comment"));
+        opts.extend(opt(6, &[2, 0, 0, 0, 0, 1]));
+        opts.extend(opt(0, b""));
+        let mut b = block(&opts);
+        let orig = b.clone();
+        assert_eq!(strip_options(&mut b, 20, false, &[]), orig.len());
+        assert_eq!(b, orig, "empty code list leaves the block alone");
+        let n = strip_options(&mut b, 20, false, &IF_ADDRESS_OPTIONS);
+        let mut want_opts = opt(2, b"eth0");
+        want_opts.extend(opt(1, b"kept comment"));
+        want_opts.extend(opt(0, b""));
+        assert_eq!(&b[..n], &block(&want_opts)[..]);
     }
 
     #[test]
@@ -279,7 +305,7 @@ mod tests {
         opts.extend([1, 0, 200, 0]); // comment claiming 200 bytes
         opts.extend(b"leak");
         let mut b = block(&opts);
-        let n = strip_comments(&mut b, 20, false);
+        let n = strip_options(&mut b, 20, false, &[OPT_COMMENT]);
         assert_eq!(&b[..n], &block(&opt(2, b"abcd"))[..]);
     }
 

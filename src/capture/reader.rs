@@ -24,16 +24,44 @@ pub const MAX_PCAPNG_BLOCK: usize = 16 * 1024 * 1024;
 
 /// What the reader may leave out of the stream.
 ///
-/// Unless both are set, every pcapng Section Header Block gets its section
+/// Every flag defaults to `false`, i.e. to removing the metadata: a new kind
+/// of leak is closed unless the caller opts in. The flags are independent.
+///
+/// Unless all are set, every pcapng Section Header Block gets its section
 /// length set to -1 ("not given"), because a shorter section would make a
-/// declared length wrong. With both set, blocks come out byte-identical.
+/// declared length wrong. With all set, blocks come out byte-identical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReaderOptions {
     /// Keep `opt_comment` options in pcapng blocks (default: strip them).
     pub keep_comments: bool,
     /// Pass pcapng Name Resolution Blocks on (default: mark them dropped).
     pub keep_nrb: bool,
+    /// Keep the capturing host's own addresses in pcapng Interface
+    /// Description Blocks: options `if_IPv4addr`, `if_IPv6addr`,
+    /// `if_MACaddr`, `if_EUIaddr` (default: strip them).
+    pub keep_interface_addresses: bool,
 }
+
+impl ReaderOptions {
+    /// Everything kept: pcapng comes out byte-identical.
+    pub const KEEP_ALL: ReaderOptions = ReaderOptions {
+        keep_comments: true,
+        keep_nrb: true,
+        keep_interface_addresses: true,
+    };
+
+    fn keeps_all(self) -> bool {
+        self == Self::KEEP_ALL
+    }
+}
+
+/// Option codes removed from an Interface Description Block.
+const IDB_STRIP_COMMENTS: [u16; 1] = [ng::OPT_COMMENT];
+const IDB_STRIP_ADDRESSES: [u16; 4] = ng::IF_ADDRESS_OPTIONS;
+const IDB_STRIP_BOTH: [u16; 5] = {
+    let a = ng::IF_ADDRESS_OPTIONS;
+    [ng::OPT_COMMENT, a[0], a[1], a[2], a[3]]
+};
 
 /// Facts about a packet record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,13 +476,12 @@ impl<R: Read> CaptureReader<R> {
         let mut packet = None;
         let mut dropped = None;
         let mut len = total;
-        let strip = |block: &mut [u8], at: usize| {
-            if opts.keep_comments {
-                block.len()
-            } else {
-                ng::strip_comments(block, at, big)
-            }
+        let comments: &[u16] = if opts.keep_comments {
+            &[]
+        } else {
+            &IDB_STRIP_COMMENTS
         };
+        let strip = |block: &mut [u8], at: usize| ng::strip_options(block, at, big, comments);
         match btype {
             ng::SHB => {
                 if total < 28 {
@@ -465,7 +492,7 @@ impl<R: Read> CaptureReader<R> {
                 }
                 // Dropping or shrinking blocks would make a declared section
                 // length wrong; -1 ("not given") is always valid.
-                if !(opts.keep_comments && opts.keep_nrb) {
+                if !opts.keeps_all() {
                     if let Some(sl) = block.get_mut(16..24) {
                         sl.fill(0xff);
                     }
@@ -488,7 +515,13 @@ impl<R: Read> CaptureReader<R> {
                     resol,
                     offset_sec,
                 });
-                len = strip(block, 16);
+                let codes: &[u16] = match (opts.keep_comments, opts.keep_interface_addresses) {
+                    (true, true) => &[],
+                    (false, true) => &IDB_STRIP_COMMENTS,
+                    (true, false) => &IDB_STRIP_ADDRESSES,
+                    (false, false) => &IDB_STRIP_BOTH,
+                };
+                len = ng::strip_options(block, 16, big, codes);
             }
             ng::EPB | ng::PB => {
                 if total < 32 {
