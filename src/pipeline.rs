@@ -199,7 +199,7 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         threads,
         reader: ReaderOptions {
             keep_comments: args.keep_comments,
-            keep_nrb: false,
+            ..ReaderOptions::default()
         },
         cdns: crate::cdns::CdnsOptions {
             keep_collection_info: args.keep_collection_info,
