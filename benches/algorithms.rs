@@ -165,10 +165,22 @@ fn benches(c: &mut Criterion) {
     stateless(c, "truncate", Arc::new(Truncate::default()));
     stateless(c, "cryptopan", Arc::new(CryptoPan::new(&k)));
     stateless(c, "tsa", Arc::new(Tsa::new(&k, 4096).expect("tsa")));
-    stateless(c, "ipcipher", Arc::new(IpCipher::new(&Key::new(*b"ipwash bench key"))));
-    stateless(c, "ipcrypt-pfx", Arc::new(IpcryptPfx::new(&k).expect("pfx")));
-    stateful(c, "enumerate", &|| Box::new(Enumerate::new(Numbering::Sequential)));
-    stateful(c, "prefix-map", &|| Box::new(PrefixMap::new(&key32(), false)));
+    stateless(
+        c,
+        "ipcipher",
+        Arc::new(IpCipher::new(&Key::new(*b"ipwash bench key"))),
+    );
+    stateless(
+        c,
+        "ipcrypt-pfx",
+        Arc::new(IpcryptPfx::new(&k).expect("pfx")),
+    );
+    stateful(c, "enumerate", &|| {
+        Box::new(Enumerate::new(Numbering::Sequential))
+    });
+    stateful(c, "prefix-map", &|| {
+        Box::new(PrefixMap::new(&key32(), false))
+    });
 }
 
 criterion_group!(algorithms, benches);

@@ -25,7 +25,13 @@ fn benches(c: &mut Criterion) {
     .expect("generate");
     let mut g = c.benchmark_group("pipeline");
     g.sample_size(10);
-    for (method, threads) in [("truncate", 1), ("cryptopan", 1), ("cryptopan", 2), ("tsa", 2), ("ipcrypt-pfx", 2)] {
+    for (method, threads) in [
+        ("truncate", 1),
+        ("cryptopan", 1),
+        ("cryptopan", 2),
+        ("tsa", 2),
+        ("ipcrypt-pfx", 2),
+    ] {
         let id = format!("{method}-threads{threads}");
         let mut out = Vec::with_capacity(cap.len());
         g.throughput(Throughput::Elements(packets));
@@ -33,8 +39,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 let mut plan = Plan::for_bench(method, threads);
-                let st = wash_stream(Cursor::new(&cap), &mut out, &mut plan)
-                    .expect("wash");
+                let st = wash_stream(Cursor::new(&cap), &mut out, &mut plan).expect("wash");
                 assert_eq!(st.written, packets);
                 assert!(st.rewritten > 0);
             })

@@ -111,7 +111,9 @@ pub fn zipf_indices(count: usize, n: usize, seed: u64) -> Vec<usize> {
 /// Random IPv4 addresses.
 pub fn random_v4(count: usize, seed: u64) -> Vec<Ipv4Addr> {
     let mut r = Rng(seed);
-    (0..count).map(|_| Ipv4Addr::from(r.next() as u32)).collect()
+    (0..count)
+        .map(|_| Ipv4Addr::from(r.next() as u32))
+        .collect()
 }
 
 /// Random IPv6 addresses.
@@ -161,7 +163,7 @@ const BENCH_KEY16: [u8; 16] = *b"ipwash bench key";
 enum Subject {
     Stateless(Arc<dyn AddrMap>, usize),
     Stateful(Box<dyn FnMut() -> Box<dyn StatefulMap>>),
-    Deterministic(IpcryptDeterministic),
+    Deterministic(Box<IpcryptDeterministic>),
 }
 
 fn subject(m: Method) -> Result<Subject, CliError> {
@@ -186,8 +188,12 @@ fn subject(m: Method) -> Result<Subject, CliError> {
             Arc::new(IpcryptPfx::new(&k32).map_err(|e| CliError::data(e.to_string()))?),
             0,
         ),
-        Method::IpcryptDeterministic => Subject::Deterministic(IpcryptDeterministic::new(&k16)),
-        Method::Enumerate => Subject::Stateful(Box::new(|| Box::new(Enumerate::new(Numbering::Sequential)))),
+        Method::IpcryptDeterministic => {
+            Subject::Deterministic(Box::new(IpcryptDeterministic::new(&k16)))
+        }
+        Method::Enumerate => {
+            Subject::Stateful(Box::new(|| Box::new(Enumerate::new(Numbering::Sequential))))
+        }
         Method::PrefixMap => Subject::Stateful(Box::new(move || {
             Box::new(PrefixMap::new(&Key::<32>::new(BENCH_KEY32), false))
         })),
@@ -233,12 +239,11 @@ fn measure(m: Method, count: usize, ceiling: f64) -> Result<Vec<Row>, CliError> 
                             best_of(|| {
                                 let mut cache = AddrCache::new(1 << 14);
                                 for (o, a) in buf.iter_mut().zip(&src) {
-                                    if let IpAddr::V4(v) =
-                                        cache.get_or(IpAddr::V4(*a), |x| match x {
-                                            IpAddr::V4(v) => IpAddr::V4(map.map_v4(v)),
-                                            other => other,
-                                        })
+                                    if let IpAddr::V4(v) = cache.get_or(IpAddr::V4(*a), |x| match x
                                     {
+                                        IpAddr::V4(v) => IpAddr::V4(map.map_v4(v)),
+                                        other => other,
+                                    }) {
                                         *o = v;
                                     }
                                 }
@@ -265,12 +270,11 @@ fn measure(m: Method, count: usize, ceiling: f64) -> Result<Vec<Row>, CliError> 
                             best_of(|| {
                                 let mut cache = AddrCache::new(1 << 14);
                                 for (o, a) in buf.iter_mut().zip(&src) {
-                                    if let IpAddr::V6(v) =
-                                        cache.get_or(IpAddr::V6(*a), |x| match x {
-                                            IpAddr::V6(v) => IpAddr::V6(map.map_v6(v)),
-                                            other => other,
-                                        })
+                                    if let IpAddr::V6(v) = cache.get_or(IpAddr::V6(*a), |x| match x
                                     {
+                                        IpAddr::V6(v) => IpAddr::V6(map.map_v6(v)),
+                                        other => other,
+                                    }) {
                                         *o = v;
                                     }
                                 }

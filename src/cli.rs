@@ -90,8 +90,8 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
                         IpAddr::V6(v) => d.decrypt(v),
                         IpAddr::V4(_) => {
                             return Err(CliError::data(format!(
-                                "stdin line {n}: ipcrypt-deterministic ciphertexts are IPv6 addresses"
-                            )))
+                            "stdin line {n}: ipcrypt-deterministic ciphertexts are IPv6 addresses"
+                        )))
                         }
                     }
                 } else {
@@ -161,9 +161,10 @@ fn for_each_line(
 
 /// Run `ipwash keygen`.
 pub fn run_keygen(args: &KeygenArgs) -> Result<(), CliError> {
-    let len = args.method.key_len().ok_or_else(|| {
-        CliError::usage(format!("--method {} takes no key", args.method.name()))
-    })?;
+    let len = args
+        .method
+        .key_len()
+        .ok_or_else(|| CliError::usage(format!("--method {} takes no key", args.method.name())))?;
     let mut key = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::fill(&mut key[..len])
         .map_err(|e| CliError::data(format!("operating system random generator failed: {e}")))?;

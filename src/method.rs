@@ -162,10 +162,12 @@ pub fn read_key<const N: usize>(path: &Path) -> Result<Key<N>, UsageError> {
 
 /// Read a passphrase file; one trailing newline (LF or CRLF) is removed.
 pub fn read_passphrase(path: &Path) -> Result<Zeroizing<Vec<u8>>, UsageError> {
-    let mut bytes = Zeroizing::new(
-        std::fs::read(path)
-            .map_err(|e| usage(format!("cannot read passphrase file {}: {e}", path.display())))?,
-    );
+    let mut bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "cannot read passphrase file {}: {e}",
+            path.display()
+        ))
+    })?);
     if bytes.last() == Some(&b'\n') {
         bytes.pop();
         if bytes.last() == Some(&b'\r') {
@@ -188,7 +190,7 @@ pub enum Built {
     },
     /// ipcrypt-deterministic: IPv4 comes out as 16 bytes, so it only serves
     /// text (`map`), never packets.
-    Deterministic(IpcryptDeterministic),
+    Deterministic(Box<IpcryptDeterministic>),
 }
 
 fn need_key<const N: usize>(args: &MethodArgs) -> Result<Key<N>, UsageError> {
@@ -223,8 +225,13 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
         name: args.method.name().to_string(),
         truncate: None,
     };
-    if args.method.key_len().is_none() && (args.key_file.is_some() || args.passphrase_file.is_some()) {
-        return Err(usage(format!("--method {} takes no key", args.method.name())));
+    if args.method.key_len().is_none()
+        && (args.key_file.is_some() || args.passphrase_file.is_some())
+    {
+        return Err(usage(format!(
+            "--method {} takes no key",
+            args.method.name()
+        )));
     }
     Ok(match args.method {
         Method::Truncate => {
@@ -256,7 +263,9 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
                 NumberingArg::Dnswasher => Numbering::Dnswasher,
             };
             Built::Map {
-                technique: Technique::Stateful(StatefulTech::Enumerate(Enumerate::new(n))),
+                technique: Technique::Stateful(Box::new(StatefulTech::Enumerate(Enumerate::new(
+                    n,
+                )))),
                 info,
                 reversible: None,
             }
@@ -264,36 +273,38 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
         Method::PrefixMap => {
             let key = need_key::<32>(args)?;
             Built::Map {
-                technique: Technique::Stateful(StatefulTech::PrefixMap(PrefixMap::new(
+                technique: Technique::Stateful(Box::new(StatefulTech::PrefixMap(PrefixMap::new(
                     &key,
                     args.preserve_class,
-                ))),
+                )))),
                 info,
                 reversible: None,
             }
         }
         Method::Cryptopan => stateless(CryptoPan::new(&need_key::<32>(args)?), info),
         Method::Tsa => {
-            let t = Tsa::new(&need_key::<32>(args)?, args.tsa_pool).map_err(|e| usage(e.to_string()))?;
+            let t = Tsa::new(&need_key::<32>(args)?, args.tsa_pool)
+                .map_err(|e| usage(e.to_string()))?;
             stateless(t, info)
         }
         Method::Ipcipher => {
-            let key = match (&args.key_file, &args.passphrase_file) {
-                (Some(p), None) => read_key::<16>(p)?,
-                (None, Some(p)) => key_from_passphrase(&read_passphrase(p)?),
-                _ => {
-                    return Err(usage(
+            let key =
+                match (&args.key_file, &args.passphrase_file) {
+                    (Some(p), None) => read_key::<16>(p)?,
+                    (None, Some(p)) => key_from_passphrase(&read_passphrase(p)?),
+                    _ => return Err(usage(
                         "--method ipcipher needs --key-file (16-byte hex key) or --passphrase-file",
-                    ))
-                }
-            };
+                    )),
+                };
             stateless(IpCipher::new(&key), info)
         }
         Method::IpcryptPfx => {
             let p = IpcryptPfx::new(&need_key::<32>(args)?).map_err(|e| usage(e.to_string()))?;
             stateless(p, info)
         }
-        Method::IpcryptDeterministic => Built::Deterministic(IpcryptDeterministic::new(&need_key::<16>(args)?)),
+        Method::IpcryptDeterministic => {
+            Built::Deterministic(Box::new(IpcryptDeterministic::new(&need_key::<16>(args)?)))
+        }
     })
 }
 

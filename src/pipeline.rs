@@ -261,9 +261,9 @@ impl Plan {
         use clap::ValueEnum;
         let m = method::Method::from_str(method, false).unwrap_or(method::Method::Cryptopan);
         let technique = match m {
-            method::Method::Truncate => Technique::Stateless(Arc::new(
-                ipwash_algorithms::truncate::Truncate::default(),
-            )),
+            method::Method::Truncate => {
+                Technique::Stateless(Arc::new(ipwash_algorithms::truncate::Truncate::default()))
+            }
             method::Method::Tsa => Technique::Stateless(Arc::new(
                 ipwash_algorithms::tsa::Tsa::new(&bench_key(), 4096)
                     .unwrap_or_else(|_| unreachable!("4096 is a valid pool size")),
@@ -312,7 +312,12 @@ pub fn wash_stream<R: Read + Send, W: Write + Send>(
 }
 
 /// Wash one input into one output.
-pub fn wash_one(input: &Path, output: &Path, plan: &mut Plan, stats: &mut Stats) -> Result<(), CliError> {
+pub fn wash_one(
+    input: &Path,
+    output: &Path,
+    plan: &mut Plan,
+    stats: &mut Stats,
+) -> Result<(), CliError> {
     let name = display(input);
     let inp = capture::open_input(input).map_err(|e| CliError::data(format!("{name}: {e}")))?;
     let to_stdout = output.as_os_str() == "-";
@@ -351,7 +356,9 @@ pub fn wash_one(input: &Path, output: &Path, plan: &mut Plan, stats: &mut Stats)
         ))),
     };
     let out = match Arc::try_unwrap(out) {
-        Ok(m) => m.into_inner().map_err(|_| CliError::data("output lock poisoned"))?,
+        Ok(m) => m
+            .into_inner()
+            .map_err(|_| CliError::data("output lock poisoned"))?,
         Err(_) => return Err(CliError::data("internal: output still shared")),
     };
     // Even after a data error the output so far is a valid file: finish it.
@@ -522,7 +529,8 @@ impl AddrCache {
             IpAddr::V4(v) => (u32::from(*v) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             IpAddr::V6(v) => {
                 let x = u128::from(*v);
-                ((x as u64) ^ ((x >> 64) as u64).rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ((x as u64) ^ ((x >> 64) as u64).rotate_left(17))
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             }
         };
         (h >> 32) as usize & self.mask
@@ -641,11 +649,14 @@ fn wash_capture<R: Read + Send, W: Write + Send>(
     name: &str,
     live: bool,
 ) -> Result<(), CliError> {
-    let mut rd = CaptureReader::new(reader, plan.reader.clone())
+    let mut rd = CaptureReader::new(reader, plan.reader)
         .map_err(|e| CliError::data(format!("{name}: {e}")))?;
     {
-        let mut o = out.lock().map_err(|_| CliError::data("output lock poisoned"))?;
-        o.write_all(rd.header()).map_err(|e| CliError::io("output", e))?;
+        let mut o = out
+            .lock()
+            .map_err(|_| CliError::data("output lock poisoned"))?;
+        o.write_all(rd.header())
+            .map_err(|e| CliError::io("output", e))?;
     }
     match &plan.washer.technique {
         // A live pipe takes the sequential path, which flushes the output
@@ -691,11 +702,13 @@ fn wash_sequential<R: Read, W: Write>(
     stats: &mut Stats,
     name: &str,
 ) -> Result<(), CliError> {
-    let mut w = Worker::new(if matches!(plan.washer.technique, Technique::Stateless(_)) {
-        plan.cache_size
-    } else {
-        0
-    });
+    let mut w = Worker::new(
+        if matches!(plan.washer.technique, Technique::Stateless(_)) {
+            plan.cache_size
+        } else {
+            0
+        },
+    );
     loop {
         let unit = match rd.next_unit() {
             Ok(Some(u)) => u,
@@ -716,10 +729,14 @@ fn wash_sequential<R: Read, W: Write>(
         };
         record(stats, outcome);
         if writes(outcome) {
-            let mut o = out.lock().map_err(|_| CliError::data("output lock poisoned"))?;
-            o.write_all(unit.data).map_err(|e| CliError::io("output", e))?;
+            let mut o = out
+                .lock()
+                .map_err(|_| CliError::data("output lock poisoned"))?;
+            o.write_all(unit.data)
+                .map_err(|e| CliError::io("output", e))?;
         }
     }
+    stats.merge(&w.stats);
     Ok(())
 }
 
@@ -794,7 +811,9 @@ fn parallel_main<W: Write>(
         };
         wash_batch(pool, &mut batch, &mut workers, unparsed);
         {
-            let mut o = out.lock().map_err(|_| CliError::data("output lock poisoned"))?;
+            let mut o = out
+                .lock()
+                .map_err(|_| CliError::data("output lock poisoned"))?;
             for r in &batch.recs {
                 record(stats, r.outcome);
                 if writes(r.outcome) {
@@ -840,7 +859,10 @@ fn read_batches<R: Read>(rd: &mut CaptureReader<R>, tx: SyncSender<Msg>, back: R
                 });
                 if batch.recs.len() >= BATCH_UNITS || batch.buf.len() >= BATCH_BYTES {
                     let next = back.try_recv().unwrap_or_default();
-                    if tx.send(Msg::Batch(std::mem::replace(&mut batch, next))).is_err() {
+                    if tx
+                        .send(Msg::Batch(std::mem::replace(&mut batch, next)))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -883,10 +905,8 @@ fn wash_batch(
     }
     pool.install(|| {
         use rayon::prelude::*;
-        workers
-            .par_iter_mut()
-            .zip(chunks.into_par_iter())
-            .for_each(|((washer, w), (recs, buf, base))| {
+        workers.par_iter_mut().zip(chunks.into_par_iter()).for_each(
+            |((washer, w), (recs, buf, base))| {
                 for r in recs.iter_mut() {
                     r.outcome = match (r.pkt, r.dropped) {
                         (_, Some(reason)) => Outcome::BlockDropped(reason),
@@ -900,6 +920,7 @@ fn wash_batch(
                         }
                     };
                 }
-            });
+            },
+        );
     });
 }

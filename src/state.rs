@@ -52,11 +52,16 @@ struct Rows(Vec<[String; 4]>);
 
 impl Rows {
     fn param(&mut self, name: &str, value: &str) {
-        self.0.push(["param".into(), String::new(), name.into(), value.into()]);
+        self.0
+            .push(["param".into(), String::new(), name.into(), value.into()]);
     }
     fn counter(&mut self, family: &str, value: u128) {
-        self.0
-            .push(["counter".into(), family.into(), String::new(), value.to_string()]);
+        self.0.push([
+            "counter".into(),
+            family.into(),
+            String::new(),
+            value.to_string(),
+        ]);
     }
     fn pair(&mut self, a: &IpAddr, b: &IpAddr) {
         self.0
@@ -79,8 +84,11 @@ fn numbering_name(n: Numbering) -> &'static str {
 pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliError> {
     let mut rows = Rows(Vec::new());
     rows.param("method", args.method.name());
-    match tech {
-        Technique::Stateful(StatefulTech::Enumerate(e)) => {
+    let Technique::Stateful(st) = tech else {
+        return Err(err(path, "this technique keeps no state"));
+    };
+    match st.as_ref() {
+        StatefulTech::Enumerate(e) => {
             let s = e.export();
             rows.param("numbering", numbering_name(s.numbering));
             rows.counter("ipv4", s.next_v4);
@@ -89,13 +97,16 @@ pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliE
                 rows.pair(a, b);
             }
         }
-        Technique::Stateful(StatefulTech::PrefixMap(p)) => {
+        StatefulTech::PrefixMap(p) => {
             let key = match &args.key_file {
                 Some(k) => read_key::<32>(k)?,
                 None => return Err(err(path, "prefix-map needs its key")),
             };
             rows.param("key_id", &key_id(key.bytes()));
-            rows.param("preserve_class", if args.preserve_class { "yes" } else { "no" });
+            rows.param(
+                "preserve_class",
+                if args.preserve_class { "yes" } else { "no" },
+            );
             let s = p.export();
             rows.counter("ipv4", s.word_pos_v4);
             rows.counter("ipv6", s.word_pos_v6);
@@ -103,7 +114,6 @@ pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliE
                 rows.pair(a, b);
             }
         }
-        Technique::Stateless(_) => return Err(err(path, "this technique keeps no state")),
     }
     let tmp = path.with_extension("tmp-ipwash");
     let write = || -> Result<(), Box<dyn std::error::Error>> {
@@ -154,7 +164,12 @@ pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), 
                     .map_err(|_| err(path, format!("line {line}: bad address {:?}", f(3))))?;
                 pairs.push((a, b));
             }
-            other => return Err(err(path, format!("line {line}: unknown row kind {other:?}"))),
+            other => {
+                return Err(err(
+                    path,
+                    format!("line {line}: unknown row kind {other:?}"),
+                ))
+            }
         }
     }
     let param = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
@@ -169,8 +184,11 @@ pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), 
             ),
         ));
     }
-    match (tech, args.method) {
-        (Technique::Stateful(StatefulTech::Enumerate(e)), Method::Enumerate) => {
+    let Technique::Stateful(st) = tech else {
+        return Err(err(path, "this technique keeps no state"));
+    };
+    match (st.as_mut(), args.method) {
+        (StatefulTech::Enumerate(e), Method::Enumerate) => {
             let numbering = match param("numbering") {
                 Some("sequential") => Numbering::Sequential,
                 Some("dnswasher") => Numbering::Dnswasher,
@@ -190,7 +208,7 @@ pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), 
             };
             *e = Enumerate::import(st).map_err(|x| err(path, x))?;
         }
-        (Technique::Stateful(StatefulTech::PrefixMap(p)), Method::PrefixMap) => {
+        (StatefulTech::PrefixMap(p), Method::PrefixMap) => {
             let key = match &args.key_file {
                 Some(k) => read_key::<32>(k)?,
                 None => return Err(err(path, "prefix-map needs its key")),
@@ -208,7 +226,8 @@ pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), 
                 word_pos_v6: counter("ipv6").ok_or_else(|| err(path, "missing ipv6 counter"))?,
                 pairs,
             };
-            *p = PrefixMap::import_checked(&key, args.preserve_class, &st).map_err(|x| err(path, x))?;
+            *p = PrefixMap::import_checked(&key, args.preserve_class, &st)
+                .map_err(|x| err(path, x))?;
         }
         _ => return Err(err(path, "this technique keeps no state")),
     }

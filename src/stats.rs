@@ -135,14 +135,29 @@ impl Stats {
             self.dropped_total()
         );
         if !self.dropped.is_empty() {
-            let parts: Vec<String> = self.dropped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let parts: Vec<String> = self
+                .dropped
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             s.push_str(&format!(" ({})", parts.join(", ")));
         }
         if !self.passed.is_empty() {
-            let parts: Vec<String> = self.passed.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            s.push_str(&format!("; passed UNWASHED {} ({})", self.passed.values().sum::<u64>(), parts.join(", ")));
+            let parts: Vec<String> = self
+                .passed
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            s.push_str(&format!(
+                "; passed UNWASHED {} ({})",
+                self.passed.values().sum::<u64>(),
+                parts.join(", ")
+            ));
         }
-        s.push_str(&format!("; distinct addresses ~{}", self.distinct.estimate()));
+        s.push_str(&format!(
+            "; distinct addresses ~{}",
+            self.distinct.estimate()
+        ));
         if self.cdns_blocks > 0 {
             s.push_str(&format!(
                 "; C-DNS blocks {}, address entries rewritten {}",

@@ -95,7 +95,11 @@ pub fn write_capture<W: Write>(spec: SynthSpec, mut w: W) -> std::io::Result<()>
         // The DNS message.
         dnsmsg.clear();
         dnsmsg.extend_from_slice(&id.to_be_bytes());
-        dnsmsg.extend_from_slice(if response { &[0x81, 0x80] } else { &[0x01, 0x00] });
+        dnsmsg.extend_from_slice(if response {
+            &[0x81, 0x80]
+        } else {
+            &[0x01, 0x00]
+        });
         dnsmsg.extend_from_slice(&[0, 1, 0, response as u8, 0, 0, 0, 0]);
         for label in NAMES[name].split('.') {
             dnsmsg.push(label.len() as u8);
@@ -107,7 +111,12 @@ pub fn write_capture<W: Write>(spec: SynthSpec, mut w: W) -> std::io::Result<()>
             dnsmsg.push(name as u8);
         }
         let c = client as u32;
-        let cli4 = [10 + (c >> 16) as u8 % 100, (c >> 8) as u8, c as u8, 1 + (c >> 24) as u8];
+        let cli4 = [
+            10 + (c >> 16) as u8 % 100,
+            (c >> 8) as u8,
+            c as u8,
+            1 + (c >> 24) as u8,
+        ];
         let srv4 = [198, 51, 100, 53];
         let mut cli6 = [0u8; 16];
         cli6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);

@@ -97,10 +97,12 @@ pub enum Technique {
     /// A stateless map, shareable between threads.
     Stateless(Arc<dyn AddrMap>),
     /// A stateful map, used in input order on one thread.
-    Stateful(StatefulTech),
+    Stateful(Box<StatefulTech>),
 }
 
 /// The stateful techniques, kept concrete so their tables can be saved.
+/// Always boxed inside [`Technique`], so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum StatefulTech {
     /// Enumeration (dnswasher style).
     Enumerate(Enumerate),

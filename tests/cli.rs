@@ -8,7 +8,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Group vector rows by key so each key is one `ipwash map` run.
-fn by_key(rows: &[Vec<String>], key: usize, inp: usize, out: usize) -> BTreeMap<String, Vec<(String, String)>> {
+fn by_key(
+    rows: &[Vec<String>],
+    key: usize,
+    inp: usize,
+    out: usize,
+) -> BTreeMap<String, Vec<(String, String)>> {
     let mut m: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for r in rows {
         m.entry(r[key].clone())
@@ -19,25 +24,50 @@ fn by_key(rows: &[Vec<String>], key: usize, inp: usize, out: usize) -> BTreeMap<
 }
 
 fn norm(a: &str) -> IpAddr {
-    a.trim().parse().unwrap_or_else(|_| panic!("not an address: {a}"))
+    a.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not an address: {a}"))
 }
 
-fn check_map(method: &str, key_flag: &str, key_path: &std::path::Path, pairs: &[(String, String)], reverse: bool) {
+fn check_map(
+    method: &str,
+    key_flag: &str,
+    key_path: &std::path::Path,
+    pairs: &[(String, String)],
+    reverse: bool,
+) {
     let input: String = pairs.iter().map(|(i, _)| format!("{i}\n")).collect();
     let out = run_ok(
-        &["map", "--method", method, key_flag, key_path.to_str().unwrap()],
+        &[
+            "map",
+            "--method",
+            method,
+            key_flag,
+            key_path.to_str().unwrap(),
+        ],
         input.as_bytes(),
     );
     let out = String::from_utf8(out).unwrap();
     let got: Vec<&str> = out.lines().collect();
-    assert_eq!(got.len(), pairs.len(), "{method}: one output line per input line");
+    assert_eq!(
+        got.len(),
+        pairs.len(),
+        "{method}: one output line per input line"
+    );
     for ((i, want), g) in pairs.iter().zip(&got) {
         assert_eq!(norm(g), norm(want), "{method} {i}");
     }
     if reverse {
         let back_in: String = got.iter().map(|g| format!("{g}\n")).collect();
         let back = run_ok(
-            &["map", "--method", method, key_flag, key_path.to_str().unwrap(), "--reverse"],
+            &[
+                "map",
+                "--method",
+                method,
+                key_flag,
+                key_path.to_str().unwrap(),
+                "--reverse",
+            ],
             back_in.as_bytes(),
         );
         let back = String::from_utf8(back).unwrap();
@@ -57,7 +87,15 @@ fn cryptopan_vectors_through_cli() {
         "cryptopan/other_keys.csv",
     ] {
         let (h, rows) = vectors(f);
-        for (i, (key, pairs)) in by_key(&rows, col(&h, "key_hex"), col(&h, "input"), col(&h, "output")).iter().enumerate() {
+        for (i, (key, pairs)) in by_key(
+            &rows,
+            col(&h, "key_hex"),
+            col(&h, "input"),
+            col(&h, "output"),
+        )
+        .iter()
+        .enumerate()
+        {
             let k = key_file(dir.path(), &format!("cp{i}.key"), key);
             check_map("cryptopan", "--key-file", &k, pairs, true);
         }
@@ -72,7 +110,16 @@ fn reference_sample_first_line() {
         "k",
         "1522178d33a4cf80130a5b1649907d10d8988f837979652762574c2d2a842202",
     );
-    let out = run_ok(&["map", "--method", "cryptopan", "--key-file", k.to_str().unwrap()], b"24.5.0.80\n");
+    let out = run_ok(
+        &[
+            "map",
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k.to_str().unwrap(),
+        ],
+        b"24.5.0.80\n",
+    );
     assert_eq!(out, b"100.9.15.210\n");
 }
 
@@ -96,7 +143,11 @@ fn ipcipher_and_ipcrypt_vectors_through_cli() {
         check_map("ipcipher", "--key-file", &k, pairs, true);
     }
     for (i, (pass, pairs)) in by_key(
-        &single.iter().filter(|r| !r[cp].is_empty()).cloned().collect::<Vec<_>>(),
+        &single
+            .iter()
+            .filter(|r| !r[cp].is_empty())
+            .cloned()
+            .collect::<Vec<_>>(),
         cp,
         cin,
         cout,
@@ -109,8 +160,19 @@ fn ipcipher_and_ipcrypt_vectors_through_cli() {
         check_map("ipcipher", "--passphrase-file", &p, pairs, true);
     }
     let (h, rows) = vectors("ipcrypt_original.csv");
-    let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r[col(&h, "iterations")] == "1").collect();
-    for (i, (key, pairs)) in by_key(&rows, col(&h, "key_hex"), col(&h, "input"), col(&h, "output")).iter().enumerate() {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .filter(|r| r[col(&h, "iterations")] == "1")
+        .collect();
+    for (i, (key, pairs)) in by_key(
+        &rows,
+        col(&h, "key_hex"),
+        col(&h, "input"),
+        col(&h, "output"),
+    )
+    .iter()
+    .enumerate()
+    {
         let k = key_file(dir.path(), &format!("orig{i}.key"), key);
         check_map("ipcipher", "--key-file", &k, pairs, true);
     }
@@ -119,7 +181,15 @@ fn ipcipher_and_ipcrypt_vectors_through_cli() {
         ("ipcrypt_deterministic.csv", "ipcrypt-deterministic"),
     ] {
         let (h, rows) = vectors(file);
-        for (i, (key, pairs)) in by_key(&rows, col(&h, "key_hex"), col(&h, "input"), col(&h, "output")).iter().enumerate() {
+        for (i, (key, pairs)) in by_key(
+            &rows,
+            col(&h, "key_hex"),
+            col(&h, "input"),
+            col(&h, "output"),
+        )
+        .iter()
+        .enumerate()
+        {
             let k = key_file(dir.path(), &format!("{method}{i}.key"), key);
             check_map(method, "--key-file", &k, pairs, true);
         }
@@ -137,8 +207,26 @@ fn passphrase_derivation_matches_kdf_vectors() {
         let p = dir.path().join(format!("p{i}"));
         std::fs::write(&p, &r[col(&h, "passphrase")]).unwrap();
         let k = key_file(dir.path(), &format!("k{i}"), &r[col(&h, "key_hex")]);
-        let a = run_ok(&["map", "--method", "ipcipher", "--passphrase-file", p.to_str().unwrap()], probe.as_bytes());
-        let b = run_ok(&["map", "--method", "ipcipher", "--key-file", k.to_str().unwrap()], probe.as_bytes());
+        let a = run_ok(
+            &[
+                "map",
+                "--method",
+                "ipcipher",
+                "--passphrase-file",
+                p.to_str().unwrap(),
+            ],
+            probe.as_bytes(),
+        );
+        let b = run_ok(
+            &[
+                "map",
+                "--method",
+                "ipcipher",
+                "--key-file",
+                k.to_str().unwrap(),
+            ],
+            probe.as_bytes(),
+        );
         assert_eq!(a, b, "passphrase {:?}", r[col(&h, "passphrase")]);
     }
 }
@@ -169,7 +257,11 @@ fn reverse_round_trip_100k_for_every_reversible_technique() {
             input.push_str(&format!("{}\n", std::net::Ipv6Addr::from(v)));
         }
     }
-    let k32 = key_file(dir.path(), "k32", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    let k32 = key_file(
+        dir.path(),
+        "k32",
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    );
     let k16 = key_file(dir.path(), "k16", "0f0e0d0c0b0a09080706050403020100");
     for (method, key) in [
         ("cryptopan", &k32),
@@ -179,16 +271,25 @@ fn reverse_round_trip_100k_for_every_reversible_technique() {
         ("ipcrypt-deterministic", &k16),
     ] {
         let ks = key.to_str().unwrap();
-        let fwd = run_ok(&["map", "--method", method, "--key-file", ks], input.as_bytes());
+        let fwd = run_ok(
+            &["map", "--method", method, "--key-file", ks],
+            input.as_bytes(),
+        );
         assert_ne!(fwd, input.as_bytes(), "{method} changed nothing");
-        let back = run_ok(&["map", "--method", method, "--key-file", ks, "--reverse"], &fwd);
+        let back = run_ok(
+            &["map", "--method", method, "--key-file", ks, "--reverse"],
+            &fwd,
+        );
         let back = String::from_utf8(back).unwrap();
         let n = back
             .lines()
             .zip(input.lines())
             .filter(|(b, i)| norm(b) == norm(i))
             .count();
-        assert_eq!(n, 100_000, "{method}: reverse after forward must be the identity");
+        assert_eq!(
+            n, 100_000,
+            "{method}: reverse after forward must be the identity"
+        );
     }
 }
 
@@ -199,22 +300,46 @@ fn map_errors_and_exit_codes() {
     let k32 = key_file(dir.path(), "k32", secret);
     let ks = k32.to_str().unwrap();
     // A bad line: exit 1, names the line, earlier lines were written.
-    let o = run(&["map", "--method", "cryptopan", "--key-file", ks], b"192.0.2.1\nnot-an-ip\n10.0.0.1\n");
+    let o = run(
+        &["map", "--method", "cryptopan", "--key-file", ks],
+        b"192.0.2.1\nnot-an-ip\n10.0.0.1\n",
+    );
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("line 2"), "{err}");
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
     // --reverse on a technique that cannot be reversed: usage error.
-    let o = run(&["map", "--method", "truncate", "--reverse"], b"192.0.2.1\n");
+    let o = run(
+        &["map", "--method", "truncate", "--reverse"],
+        b"192.0.2.1\n",
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(o.stdout.is_empty());
     // Wrong key length and bad hex: exit 2, and the key never shows.
     let short = key_file(dir.path(), "short", &secret[..40]);
-    let o = run(&["map", "--method", "cryptopan", "--key-file", short.to_str().unwrap()], b"192.0.2.1\n");
+    let o = run(
+        &[
+            "map",
+            "--method",
+            "cryptopan",
+            "--key-file",
+            short.to_str().unwrap(),
+        ],
+        b"192.0.2.1\n",
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&o.stderr).contains(&secret[..16]));
     let bad = key_file(dir.path(), "bad", &format!("zz{}", &secret[2..]));
-    let o = run(&["map", "--method", "cryptopan", "--key-file", bad.to_str().unwrap()], b"192.0.2.1\n");
+    let o = run(
+        &[
+            "map",
+            "--method",
+            "cryptopan",
+            "--key-file",
+            bad.to_str().unwrap(),
+        ],
+        b"192.0.2.1\n",
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&o.stderr).contains(&secret[2..18]));
     // A missing key: exit 2.
@@ -227,14 +352,31 @@ fn map_errors_and_exit_codes() {
 
 #[test]
 fn truncate_defaults_and_options() {
-    let out = run_ok(&["map", "--method", "truncate"], b"192.0.2.77\n2001:db8:1234:5678::1\n::ffff:198.51.100.9\n");
+    let out = run_ok(
+        &["map", "--method", "truncate"],
+        b"192.0.2.77\n2001:db8:1234:5678::1\n::ffff:198.51.100.9\n",
+    );
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "192.0.2.0\n2001:db8:1234::\n::ffff:198.51.100.0\n"
     );
-    let out = run_ok(&["map", "--method", "truncate", "--ipv4-prefix", "16", "--ipv6-prefix", "32"], b"192.0.2.77\n2001:db8:1234::1\n");
+    let out = run_ok(
+        &[
+            "map",
+            "--method",
+            "truncate",
+            "--ipv4-prefix",
+            "16",
+            "--ipv6-prefix",
+            "32",
+        ],
+        b"192.0.2.77\n2001:db8:1234::1\n",
+    );
     assert_eq!(String::from_utf8(out).unwrap(), "192.0.0.0\n2001:db8::\n");
-    let out = run_ok(&["map", "--method", "truncate", "--black-marker"], b"192.0.2.77\n");
+    let out = run_ok(
+        &["map", "--method", "truncate", "--black-marker"],
+        b"192.0.2.77\n",
+    );
     assert_eq!(String::from_utf8(out).unwrap(), "0.0.0.0\n");
     let o = run(&["map", "--method", "truncate", "--ipv4-prefix", "33"], b"");
     assert_eq!(o.status.code(), Some(2));
@@ -249,7 +391,10 @@ fn enumerate_numberings_through_cli() {
         "0.0.0.1\n0.0.0.2\n0.0.0.1\n0.0.0.3\n::1\n0.0.0.4\n"
     );
     // dnswasher: one shared counter from 0, IPv4 in host byte order.
-    let out = run_ok(&["map", "--method", "enumerate", "--numbering", "dnswasher"], input);
+    let out = run_ok(
+        &["map", "--method", "enumerate", "--numbering", "dnswasher"],
+        input,
+    );
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "0.0.0.0\n1.0.0.0\n0.0.0.0\n2.0.0.0\n::3\n4.0.0.0\n"
@@ -261,7 +406,11 @@ fn state_file_keeps_runs_consistent() {
     let dir = tempfile::tempdir().unwrap();
     let st = dir.path().join("state.csv");
     let s = st.to_str().unwrap();
-    let k = key_file(dir.path(), "k", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    let k = key_file(
+        dir.path(),
+        "k",
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    );
     let ks = k.to_str().unwrap();
     for method in ["enumerate", "prefix-map"] {
         let _ = std::fs::remove_file(&st);
@@ -275,7 +424,10 @@ fn state_file_keeps_runs_consistent() {
             if method == "prefix-map" {
                 a.extend(["--key-file", ks]);
             }
-            run_ok(&a, b"10.0.0.1\n10.0.0.2\n2001:db8::1\n10.1.0.1\n2001:db8::2\n")
+            run_ok(
+                &a,
+                b"10.0.0.1\n10.0.0.2\n2001:db8::1\n10.1.0.1\n2001:db8::2\n",
+            )
         };
         let first = run_ok(&args, b"10.0.0.1\n10.0.0.2\n2001:db8::1\n");
         let second = run_ok(&args, b"10.1.0.1\n2001:db8::2\n10.0.0.1\n");
@@ -284,29 +436,52 @@ fn state_file_keeps_runs_consistent() {
         let second = String::from_utf8(second).unwrap();
         let all: Vec<&str> = all.lines().collect();
         assert_eq!(first.lines().collect::<Vec<_>>(), all[..3], "{method}");
-        assert_eq!(second.lines().collect::<Vec<_>>(), vec![all[3], all[4], all[0]], "{method}");
+        assert_eq!(
+            second.lines().collect::<Vec<_>>(),
+            vec![all[3], all[4], all[0]],
+            "{method}"
+        );
     }
 }
 
 #[test]
 fn keygen_writes_private_keys_of_the_right_length() {
     let dir = tempfile::tempdir().unwrap();
-    for (method, len) in [("cryptopan", 64), ("ipcipher", 32), ("prefix-map", 64), ("tsa", 64), ("ipcrypt-pfx", 64), ("ipcrypt-deterministic", 32)] {
+    for (method, len) in [
+        ("cryptopan", 64),
+        ("ipcipher", 32),
+        ("prefix-map", 64),
+        ("tsa", 64),
+        ("ipcrypt-pfx", 64),
+        ("ipcrypt-deterministic", 32),
+    ] {
         let p = dir.path().join(method);
-        run_ok(&["keygen", "--method", method, "-o", p.to_str().unwrap()], b"");
+        run_ok(
+            &["keygen", "--method", method, "-o", p.to_str().unwrap()],
+            b"",
+        );
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.trim().len(), len, "{method}");
         assert!(text.trim().bytes().all(|c| c.is_ascii_hexdigit()));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         // The key works.
         let flag = "--key-file";
-        run_ok(&["map", "--method", method, flag, p.to_str().unwrap()], b"192.0.2.1\n");
+        run_ok(
+            &["map", "--method", method, flag, p.to_str().unwrap()],
+            b"192.0.2.1\n",
+        );
         // An existing key is never overwritten.
-        let o = run(&["keygen", "--method", method, "-o", p.to_str().unwrap()], b"");
+        let o = run(
+            &["keygen", "--method", method, "-o", p.to_str().unwrap()],
+            b"",
+        );
         assert_eq!(o.status.code(), Some(2));
         assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
     }

@@ -83,19 +83,38 @@ fn tshark(file: &Path) -> Vec<Pkt> {
 fn tshark_cut(file: &Path, may_be_cut: bool) -> Vec<Pkt> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(file);
-    for o in ["ip.check_checksum:TRUE", "udp.check_checksum:TRUE", "tcp.check_checksum:TRUE"] {
+    for o in [
+        "ip.check_checksum:TRUE",
+        "udp.check_checksum:TRUE",
+        "tcp.check_checksum:TRUE",
+    ] {
         cmd.args(["-o", o]);
     }
-    cmd.args(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-E", "separator=/t"]);
-    cmd.args(["-e", "frame.time_epoch", "-e", "frame.cap_len", "-e", "dns.opt.client.netmask"]);
+    cmd.args([
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+        "-E",
+        "separator=/t",
+    ]);
+    cmd.args([
+        "-e",
+        "frame.time_epoch",
+        "-e",
+        "frame.cap_len",
+        "-e",
+        "dns.opt.client.netmask",
+    ]);
     for f in ADDR_FIELDS.iter().chain(CK_FIELDS.iter()) {
         cmd.args(["-e", f]);
     }
     let out = cmd.output().expect("run tshark");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        (out.status.success() || may_be_cut)
-            && (may_be_cut || !err.contains("appears to have been cut short"))
+        (may_be_cut || out.status.success() && !err.contains("appears to have been cut short"))
             && !err.contains("isn't a capture file"),
         "tshark failed on {}: {err}",
         file.display()
@@ -106,15 +125,26 @@ fn tshark_cut(file: &Path, may_be_cut: bool) -> Vec<Pkt> {
             let f: Vec<&str> = l.split('\t').collect();
             let list = |i: usize| -> Vec<String> {
                 f.get(i)
-                    .map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect())
+                    .map(|s| {
+                        s.split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default()
             };
             Pkt {
                 time: f.first().unwrap_or(&"").to_string(),
                 caplen: f.get(1).unwrap_or(&"").to_string(),
                 ecs_prefix: list(2),
-                addrs: ADDR_FIELDS.iter().enumerate().map(|(i, n)| (*n, list(3 + i))).collect(),
-                cks: (0..CK_FIELDS.len()).map(|i| list(3 + ADDR_FIELDS.len() + i)).collect(),
+                addrs: ADDR_FIELDS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (*n, list(3 + i)))
+                    .collect(),
+                cks: (0..CK_FIELDS.len())
+                    .map(|i| list(3 + ADDR_FIELDS.len() + i))
+                    .collect(),
             }
         })
         .collect()
@@ -133,7 +163,11 @@ fn align(inp: &[Pkt], out: &[Pkt]) -> Vec<(usize, usize)> {
         while i < inp.len() && !(inp[i].time == o.time && inp[i].caplen == o.caplen) {
             i += 1;
         }
-        assert!(i < inp.len(), "output packet {} has no input counterpart", j + 1);
+        assert!(
+            i < inp.len(),
+            "output packet {} has no input counterpart",
+            j + 1
+        );
         v.push((i, j));
         i += 1;
     }
@@ -143,11 +177,19 @@ fn align(inp: &[Pkt], out: &[Pkt]) -> Vec<(usize, usize)> {
 fn mask(a: IpAddr, len: u32) -> IpAddr {
     match a {
         IpAddr::V4(v) => {
-            let m = if len == 0 { 0 } else { u32::MAX << (32 - len.min(32)) };
+            let m = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - len.min(32))
+            };
             IpAddr::from((u32::from(v) & m).to_be_bytes())
         }
         IpAddr::V6(v) => {
-            let m = if len == 0 { 0 } else { u128::MAX << (128 - len.min(128)) };
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len.min(128))
+            };
             IpAddr::from((u128::from(v) & m).to_be_bytes())
         }
     }
@@ -178,15 +220,27 @@ struct Checked {
 /// the packet count equals input minus drops, and that no checksum became
 /// bad.
 fn wash_and_check(dir: &Path, input: &Path, method: &str, key: Option<&str>) -> Checked {
-    let out = dir.join(format!("{}.{method}.out", input.file_name().unwrap().to_string_lossy()));
+    let out = dir.join(format!(
+        "{}.{method}.out",
+        input.file_name().unwrap().to_string_lossy()
+    ));
     let st = dir.join(format!("{method}.state.csv"));
     let _ = std::fs::remove_file(&st);
     let stateful = matches!(method, "enumerate" | "prefix-map");
     let margs = method_args(dir, method, key, stateful.then_some(st.as_path()));
     let sj = dir.join("stats.json");
-    let mut args: Vec<String> = vec!["wash".into(), input.display().to_string(), "-o".into(), out.display().to_string()];
+    let mut args: Vec<String> = vec![
+        "wash".into(),
+        input.display().to_string(),
+        "-o".into(),
+        out.display().to_string(),
+    ];
     args.extend(margs.iter().cloned());
-    args.extend(["--stats-json".into(), sj.display().to_string(), "--quiet".into()]);
+    args.extend([
+        "--stats-json".into(),
+        sj.display().to_string(),
+        "--quiet".into(),
+    ]);
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = run(&a, b"");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -203,8 +257,18 @@ fn wash_and_check(dir: &Path, input: &Path, method: &str, key: Option<&str>) -> 
     let tin = tshark_cut(input, cut);
     let tout = tshark(&out);
     let dropped = stats["packets_dropped"].as_u64().unwrap() as usize;
-    assert_eq!(stats["packets_read"].as_u64().unwrap() as usize, tin.len(), "{method} {}", input.display());
-    assert_eq!(tout.len(), tin.len() - dropped, "{method} {}: output count", input.display());
+    assert_eq!(
+        stats["packets_read"].as_u64().unwrap() as usize,
+        tin.len(),
+        "{method} {}",
+        input.display()
+    );
+    assert_eq!(
+        tout.len(),
+        tin.len() - dropped,
+        "{method} {}: output count",
+        input.display()
+    );
     let pairs = align(&tin, &tout);
     // Every input address (and ECS prefix) mapped in one `map` run.
     let mut all: Vec<IpAddr> = Vec::new();
@@ -214,7 +278,11 @@ fn wash_and_check(dir: &Path, input: &Path, method: &str, key: Option<&str>) -> 
             for (k, a) in list.iter().enumerate() {
                 let a: IpAddr = a.parse().unwrap();
                 if f.starts_with("dns.opt") {
-                    let len: u32 = p.ecs_prefix.get(k).and_then(|x| x.parse().ok()).unwrap_or(0);
+                    let len: u32 = p
+                        .ecs_prefix
+                        .get(k)
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or(0);
                     all.push(mask(a, len));
                 } else {
                     all.push(a);
@@ -229,17 +297,33 @@ fn wash_and_check(dir: &Path, input: &Path, method: &str, key: Option<&str>) -> 
     for (i, j) in &pairs {
         let (pi, po) = (&tin[*i], &tout[*j]);
         for ((f, li), (_, lo)) in pi.addrs.iter().zip(&po.addrs) {
-            assert_eq!(li.len(), lo.len(), "{method} {} packet {}: {f} count", input.display(), j + 1);
+            assert_eq!(
+                li.len(),
+                lo.len(),
+                "{method} {} packet {}: {f} count",
+                input.display(),
+                j + 1
+            );
             for (k, (a, b)) in li.iter().zip(lo).enumerate() {
                 let a: IpAddr = a.parse().unwrap();
                 let b: IpAddr = b.parse().unwrap();
                 let want = if f.starts_with("dns.opt") {
-                    let len: u32 = pi.ecs_prefix.get(k).and_then(|x| x.parse().ok()).unwrap_or(0);
+                    let len: u32 = pi
+                        .ecs_prefix
+                        .get(k)
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or(0);
                     mask(m[&mask(a, len)], len)
                 } else {
                     m[&a]
                 };
-                assert_eq!(b, want, "{method} {} out packet {}: {f}[{k}] was {a}", input.display(), j + 1);
+                assert_eq!(
+                    b,
+                    want,
+                    "{method} {} out packet {}: {f}[{k}] was {a}",
+                    input.display(),
+                    j + 1
+                );
                 n += 1;
             }
         }
@@ -272,7 +356,11 @@ fn sample_every_method_address_by_address() {
         let c = wash_and_check(dir.path(), &sample(), method, key);
         // The sample's LLDP frame is the only packet dropped.
         assert_eq!(c.packets_in, c.packets_out + 1, "{method}");
-        assert!(c.addresses > 40, "{method}: {} addresses checked", c.addresses);
+        assert!(
+            c.addresses > 40,
+            "{method}: {} addresses checked",
+            c.addresses
+        );
     }
 }
 
@@ -285,15 +373,37 @@ fn sample_cryptopan_changes_every_client_address() {
     let out = dir.path().join("o.pcap");
     let k = key_file(dir.path(), "k", K32);
     run_ok(
-        &["wash", sample().to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "cryptopan", "--key-file", k.to_str().unwrap(), "-q"],
+        &[
+            "wash",
+            sample().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k.to_str().unwrap(),
+            "-q",
+        ],
         b"",
     );
-    let originals = ["192.0.2.10", "192.0.2.77", "198.51.100.53", "2001:db8:c11e:17::10", "2001:db8:53::53", "203.0.113.0", "203.0.112.0", "2001:db8:c11e:1700::"];
+    let originals = [
+        "192.0.2.10",
+        "192.0.2.77",
+        "198.51.100.53",
+        "2001:db8:c11e:17::10",
+        "2001:db8:53::53",
+        "203.0.113.0",
+        "203.0.112.0",
+        "2001:db8:c11e:1700::",
+    ];
     for p in tshark(&out) {
         for (f, list) in &p.addrs {
             for a in list {
                 let a: IpAddr = a.parse().unwrap();
-                assert!(!originals.iter().any(|o| o.parse::<IpAddr>().unwrap() == a), "{f} kept {a}");
+                assert!(
+                    !originals.iter().any(|o| o.parse::<IpAddr>().unwrap() == a),
+                    "{f} kept {a}"
+                );
             }
         }
     }
@@ -360,35 +470,68 @@ fn thread_count_does_not_change_output() {
     let dir = tempfile::tempdir().unwrap();
     let mut inputs = vec![sample()];
     let synth = dir.path().join("synth.pcap");
-    run_ok(&["synth", "-o", synth.to_str().unwrap(), "--packets", "20000", "--clients", "3000"], b"");
+    run_ok(
+        &[
+            "synth",
+            "-o",
+            synth.to_str().unwrap(),
+            "--packets",
+            "20000",
+            "--clients",
+            "3000",
+        ],
+        b"",
+    );
     inputs.push(synth);
     for f in corpus_captures() {
         if !refused(&f) {
             inputs.push(f);
         }
     }
-    for (method, key) in [("cryptopan", K32), ("ipcrypt-pfx", K32), ("tsa", K32), ("ipcipher", K16)] {
+    for (method, key) in [
+        ("cryptopan", K32),
+        ("ipcrypt-pfx", K32),
+        ("tsa", K32),
+        ("ipcipher", K16),
+    ] {
         let margs = method_args(dir.path(), method, Some(key), None);
         // Every technique on the generated inputs; the corpus with Crypto-PAn.
-        let n = if method == "cryptopan" { inputs.len() } else { 2 };
+        let n = if method == "cryptopan" {
+            inputs.len()
+        } else {
+            2
+        };
         for inp in &inputs[..n] {
             let mut outs = Vec::new();
             for t in ["1", "2", "3", "8"] {
                 let out = dir.path().join(format!("t{t}.out"));
-                let mut a: Vec<String> = vec!["wash".into(), inp.display().to_string(), "-o".into(), out.display().to_string(), "--threads".into(), t.into(), "-q".into()];
+                let mut a: Vec<String> = vec![
+                    "wash".into(),
+                    inp.display().to_string(),
+                    "-o".into(),
+                    out.display().to_string(),
+                    "--threads".into(),
+                    t.into(),
+                    "-q".into(),
+                ];
                 a.extend(margs.iter().cloned());
                 let a: Vec<&str> = a.iter().map(String::as_str).collect();
                 let o = run(&a, b"");
                 let err = String::from_utf8_lossy(&o.stderr);
                 assert!(
-                    o.status.code() == Some(0) || (o.status.code() == Some(1) && err.contains("truncated record")),
+                    o.status.code() == Some(0)
+                        || (o.status.code() == Some(1) && err.contains("truncated record")),
                     "{}: {err}",
                     inp.display()
                 );
                 outs.push(std::fs::read(&out).unwrap());
             }
             for o in &outs[1..] {
-                assert!(o == &outs[0], "{method} {}: output differs between thread counts", inp.display());
+                assert!(
+                    o == &outs[0],
+                    "{method} {}: output differs between thread counts",
+                    inp.display()
+                );
             }
         }
     }
@@ -429,7 +572,9 @@ fn cut_inputs_keep_every_complete_packet() {
     let mut cuts: Vec<usize> = bounds.clone();
     let mut x = 12345u64;
     for _ in 0..40 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         cuts.push(24 + (x >> 33) as usize % (data.len() - 24));
     }
     cuts.extend([1, 5, 23]);
@@ -440,10 +585,26 @@ fn cut_inputs_keep_every_complete_packet() {
             let out = dir.path().join("cut.out");
             let _ = std::fs::remove_file(&out);
             let o = run(
-                &["wash", inp.to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "cryptopan", "--key-file", k.to_str().unwrap(), "--threads", threads, "-q"],
+                &[
+                    "wash",
+                    inp.to_str().unwrap(),
+                    "-o",
+                    out.to_str().unwrap(),
+                    "--method",
+                    "cryptopan",
+                    "--key-file",
+                    k.to_str().unwrap(),
+                    "--threads",
+                    threads,
+                    "-q",
+                ],
                 b"",
             );
-            let complete = bounds.iter().filter(|&&b| b <= cut).count().saturating_sub(1);
+            let complete = bounds
+                .iter()
+                .filter(|&&b| b <= cut)
+                .count()
+                .saturating_sub(1);
             let err = String::from_utf8_lossy(&o.stderr);
             if cut < 24 {
                 assert_eq!(o.status.code(), Some(1), "cut {cut}: {err}");
@@ -453,8 +614,14 @@ fn cut_inputs_keep_every_complete_packet() {
                 assert_eq!(o.status.code(), Some(0), "cut {cut} at a boundary: {err}");
             } else {
                 assert_eq!(o.status.code(), Some(1), "cut {cut}: {err}");
-                assert!(err.contains("at byte") && err.contains("record"), "cut {cut}: error names the record and byte offset: {err}");
-                assert!(err.contains("cut.pcap"), "cut {cut}: error names the file: {err}");
+                assert!(
+                    err.contains("at byte") && err.contains("record"),
+                    "cut {cut}: error names the record and byte offset: {err}"
+                );
+                assert!(
+                    err.contains("cut.pcap"),
+                    "cut {cut}: error names the file: {err}"
+                );
             }
             let written = std::fs::read(&out).expect("output exists");
             // Every complete packet except the dropped LLDP frame (the last one).
@@ -483,13 +650,30 @@ fn garbage_empty_and_header_only_inputs() {
         ("garbage", garbage.clone(), Some(1)),
         ("header-only", data[..24].to_vec(), Some(0)),
         ("header+garbage", hdr_garbage, Some(1)),
-        ("pcapng-magic-garbage", [&[0x0a, 0x0d, 0x0d, 0x0a][..], &garbage[..100]].concat(), Some(1)),
+        (
+            "pcapng-magic-garbage",
+            [&[0x0a, 0x0d, 0x0d, 0x0a][..], &garbage[..100]].concat(),
+            Some(1),
+        ),
     ];
     for (name, bytes, code) in cases {
         let inp = dir.path().join(name);
         std::fs::write(&inp, &bytes).unwrap();
         let out = dir.path().join(format!("{name}.out"));
-        let o = run(&["wash", inp.to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "cryptopan", "--key-file", k.to_str().unwrap(), "-q"], b"");
+        let o = run(
+            &[
+                "wash",
+                inp.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--method",
+                "cryptopan",
+                "--key-file",
+                k.to_str().unwrap(),
+                "-q",
+            ],
+            b"",
+        );
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), code, "{name}: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");
@@ -497,7 +681,17 @@ fn garbage_empty_and_header_only_inputs() {
             assert!(err.contains(name), "{name}: names the file: {err}");
         }
         // Also through stdin.
-        let o = run(&["wash", "--method", "cryptopan", "--key-file", k.to_str().unwrap(), "-q"], &bytes);
+        let o = run(
+            &[
+                "wash",
+                "--method",
+                "cryptopan",
+                "--key-file",
+                k.to_str().unwrap(),
+                "-q",
+            ],
+            &bytes,
+        );
         assert_eq!(o.status.code(), code, "{name} via stdin");
         assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
     }
@@ -509,20 +703,85 @@ fn usage_errors_write_nothing() {
     let out = dir.path().join("never.pcap");
     let s = sample();
     for args in [
-        vec!["wash", s.to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "cryptopan"],
-        vec!["wash", s.to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "truncate", "--keep", "10.0.0.0/40"],
-        vec!["wash", s.to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "truncate", "--state", "x.csv"],
-        vec!["wash", s.to_str().unwrap(), s.to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "truncate"],
-        vec!["wash", "-", "-", "-o", dir.path().to_str().unwrap(), "--method", "truncate"],
-        vec!["wash", s.to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "nope"],
+        vec![
+            "wash",
+            s.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+        ],
+        vec![
+            "wash",
+            s.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "truncate",
+            "--keep",
+            "10.0.0.0/40",
+        ],
+        vec![
+            "wash",
+            s.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "truncate",
+            "--state",
+            "x.csv",
+        ],
+        vec![
+            "wash",
+            s.to_str().unwrap(),
+            s.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "truncate",
+        ],
+        vec![
+            "wash",
+            "-",
+            "-",
+            "-o",
+            dir.path().to_str().unwrap(),
+            "--method",
+            "truncate",
+        ],
+        vec![
+            "wash",
+            s.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "nope",
+        ],
     ] {
         let o = run(&args, b"");
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert!(!out.exists(), "{args:?} wrote output");
     }
     // ipcrypt-deterministic cannot keep IPv4 at 4 bytes: refused for captures.
     let k = key_file(dir.path(), "k16", K16);
-    let o = run(&["wash", s.to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "ipcrypt-deterministic", "--key-file", k.to_str().unwrap()], b"");
+    let o = run(
+        &[
+            "wash",
+            s.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "ipcrypt-deterministic",
+            "--key-file",
+            k.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ipcrypt-pfx"));
     assert!(!out.exists());
@@ -534,23 +793,69 @@ fn stdin_stdout_pipe_and_compression_round_trip() {
     let k = key_file(dir.path(), "k", K32);
     let data = std::fs::read(sample()).unwrap();
     let ks = k.to_str().unwrap();
-    let via_pipe = run_ok(&["wash", "-", "-o", "-", "--method", "cryptopan", "--key-file", ks, "-q"], &data);
+    let via_pipe = run_ok(
+        &[
+            "wash",
+            "-",
+            "-o",
+            "-",
+            "--method",
+            "cryptopan",
+            "--key-file",
+            ks,
+            "-q",
+        ],
+        &data,
+    );
     let file_out = dir.path().join("f.pcap");
-    run_ok(&["wash", sample().to_str().unwrap(), "-o", file_out.to_str().unwrap(), "--method", "cryptopan", "--key-file", ks, "-q"], b"");
-    assert_eq!(via_pipe, std::fs::read(&file_out).unwrap(), "stdin/stdout equals file to file");
+    run_ok(
+        &[
+            "wash",
+            sample().to_str().unwrap(),
+            "-o",
+            file_out.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+            "--key-file",
+            ks,
+            "-q",
+        ],
+        b"",
+    );
+    assert_eq!(
+        via_pipe,
+        std::fs::read(&file_out).unwrap(),
+        "stdin/stdout equals file to file"
+    );
     // gzip and xz inputs come back in the same wrapping, with the same content.
     for (ext, tool) in [("gz", "gzip"), ("xz", "xz")] {
         let zin = dir.path().join(format!("s.pcap.{ext}"));
         let z = Command::new(tool).arg("-c").arg(sample()).output().unwrap();
         std::fs::write(&zin, z.stdout).unwrap();
         let zout = dir.path().join(format!("o.pcap.{ext}"));
-        run_ok(&["wash", zin.to_str().unwrap(), "-o", zout.to_str().unwrap(), "--method", "cryptopan", "--key-file", ks, "-q"], b"");
+        run_ok(
+            &[
+                "wash",
+                zin.to_str().unwrap(),
+                "-o",
+                zout.to_str().unwrap(),
+                "--method",
+                "cryptopan",
+                "--key-file",
+                ks,
+                "-q",
+            ],
+            b"",
+        );
         let plain = Command::new(tool).arg("-dc").arg(&zout).output().unwrap();
         assert!(plain.status.success(), "{ext} output is {ext}");
         assert_eq!(plain.stdout, via_pipe, "{ext}");
         // Compressed stdin gives plain stdout.
         let zdata = std::fs::read(&zin).unwrap();
-        let o = run_ok(&["wash", "-", "--method", "cryptopan", "--key-file", ks, "-q"], &zdata);
+        let o = run_ok(
+            &["wash", "-", "--method", "cryptopan", "--key-file", ks, "-q"],
+            &zdata,
+        );
         assert_eq!(o, via_pipe, "{ext} via stdin");
     }
 }
@@ -564,7 +869,19 @@ fn several_inputs_share_one_mapping_and_state_persists() {
     let b = dir.path().join("b.pcap");
     std::fs::copy(sample(), &a).unwrap();
     std::fs::copy(sample(), &b).unwrap();
-    run_ok(&["wash", a.to_str().unwrap(), b.to_str().unwrap(), "-o", outdir.to_str().unwrap(), "--method", "enumerate", "-q"], b"");
+    run_ok(
+        &[
+            "wash",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "-o",
+            outdir.to_str().unwrap(),
+            "--method",
+            "enumerate",
+            "-q",
+        ],
+        b"",
+    );
     let oa = std::fs::read(outdir.join("a.pcap")).unwrap();
     let ob = std::fs::read(outdir.join("b.pcap")).unwrap();
     assert_eq!(oa, ob, "the same input washes the same way in one run");
@@ -572,8 +889,34 @@ fn several_inputs_share_one_mapping_and_state_persists() {
     let st = dir.path().join("st.csv");
     let o1 = dir.path().join("1.pcap");
     let o2 = dir.path().join("2.pcap");
-    run_ok(&["wash", a.to_str().unwrap(), "-o", o1.to_str().unwrap(), "--method", "enumerate", "--state", st.to_str().unwrap(), "-q"], b"");
-    run_ok(&["wash", b.to_str().unwrap(), "-o", o2.to_str().unwrap(), "--method", "enumerate", "--state", st.to_str().unwrap(), "-q"], b"");
+    run_ok(
+        &[
+            "wash",
+            a.to_str().unwrap(),
+            "-o",
+            o1.to_str().unwrap(),
+            "--method",
+            "enumerate",
+            "--state",
+            st.to_str().unwrap(),
+            "-q",
+        ],
+        b"",
+    );
+    run_ok(
+        &[
+            "wash",
+            b.to_str().unwrap(),
+            "-o",
+            o2.to_str().unwrap(),
+            "--method",
+            "enumerate",
+            "--state",
+            st.to_str().unwrap(),
+            "-q",
+        ],
+        b"",
+    );
     assert_eq!(std::fs::read(&o1).unwrap(), std::fs::read(&o2).unwrap());
     assert_eq!(std::fs::read(&o1).unwrap(), oa);
 }
@@ -586,9 +929,30 @@ fn scope_clients_keeps_servers_and_keep_prefix_keeps_networks() {
     let dir = tempfile::tempdir().unwrap();
     let k = key_file(dir.path(), "k", K32);
     let out = dir.path().join("c.pcap");
-    run_ok(&["wash", sample().to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "cryptopan", "--key-file", k.to_str().unwrap(), "--scope", "clients", "-q"], b"");
-    let server: Vec<IpAddr> = ["198.51.100.53", "2001:db8:53::53"].iter().map(|s| s.parse().unwrap()).collect();
-    let clients: Vec<IpAddr> = ["192.0.2.10", "192.0.2.77", "2001:db8:c11e:17::10"].iter().map(|s| s.parse().unwrap()).collect();
+    run_ok(
+        &[
+            "wash",
+            sample().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k.to_str().unwrap(),
+            "--scope",
+            "clients",
+            "-q",
+        ],
+        b"",
+    );
+    let server: Vec<IpAddr> = ["198.51.100.53", "2001:db8:53::53"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let clients: Vec<IpAddr> = ["192.0.2.10", "192.0.2.77", "2001:db8:c11e:17::10"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
     let pk = tshark(&out);
     let mut seen_server = 0;
     for p in &pk {
@@ -613,10 +977,32 @@ fn scope_clients_keeps_servers_and_keep_prefix_keeps_networks() {
     }
     // --keep leaves one network as it is.
     let out2 = dir.path().join("k.pcap");
-    run_ok(&["wash", sample().to_str().unwrap(), "-o", out2.to_str().unwrap(), "--method", "cryptopan", "--key-file", k.to_str().unwrap(), "--keep", "198.51.100.0/24", "-q"], b"");
+    run_ok(
+        &[
+            "wash",
+            sample().to_str().unwrap(),
+            "-o",
+            out2.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k.to_str().unwrap(),
+            "--keep",
+            "198.51.100.0/24",
+            "-q",
+        ],
+        b"",
+    );
     let kept = tshark(&out2)
         .iter()
-        .flat_map(|p| p.addrs[0].1.iter().chain(&p.addrs[1].1).cloned().collect::<Vec<_>>())
+        .flat_map(|p| {
+            p.addrs[0]
+                .1
+                .iter()
+                .chain(&p.addrs[1].1)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
         .filter(|a| a == "198.51.100.53")
         .count();
     assert!(kept >= 10, "kept {kept}");
@@ -628,7 +1014,24 @@ fn unparsed_pass_writes_the_frame_unchanged() {
     let k = key_file(dir.path(), "k", K32);
     let sj = dir.path().join("s.json");
     let out = dir.path().join("p.pcap");
-    run_ok(&["wash", sample().to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "cryptopan", "--key-file", k.to_str().unwrap(), "--unparsed", "pass", "--stats-json", sj.to_str().unwrap(), "-q"], b"");
+    run_ok(
+        &[
+            "wash",
+            sample().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k.to_str().unwrap(),
+            "--unparsed",
+            "pass",
+            "--stats-json",
+            sj.to_str().unwrap(),
+            "-q",
+        ],
+        b"",
+    );
     let s = stats_json(&sj);
     assert_eq!(s["packets_dropped"], 0);
     assert_eq!(s["packets_written"], s["packets_read"]);
@@ -638,10 +1041,33 @@ fn unparsed_pass_writes_the_frame_unchanged() {
     // The LLDP frame is last and identical.
     assert!(orig.ends_with(&data[data.len() - 25..]));
     // Default: dropped and counted by reason.
-    run_ok(&["wash", sample().to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "cryptopan", "--key-file", k.to_str().unwrap(), "--stats-json", sj.to_str().unwrap(), "-q"], b"");
+    run_ok(
+        &[
+            "wash",
+            sample().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k.to_str().unwrap(),
+            "--stats-json",
+            sj.to_str().unwrap(),
+            "-q",
+        ],
+        b"",
+    );
     let s = stats_json(&sj);
     assert_eq!(s["packets_dropped"], 1);
-    assert_eq!(s["dropped_by_reason"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>(), 1);
+    assert_eq!(
+        s["dropped_by_reason"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        1
+    );
 }
 
 /// dnswasher's default mode and ours with `--numbering dnswasher --scope
@@ -654,7 +1080,18 @@ fn dnswasher_compatibility() {
     let dir = tempfile::tempdir().unwrap();
     // A UDP-DNS-only capture: the synthetic one (IPv4 and IPv6 clients).
     let inp = dir.path().join("udp.pcap");
-    run_ok(&["synth", "-o", inp.to_str().unwrap(), "--packets", "4000", "--clients", "500"], b"");
+    run_ok(
+        &[
+            "synth",
+            "-o",
+            inp.to_str().unwrap(),
+            "--packets",
+            "4000",
+            "--clients",
+            "500",
+        ],
+        b"",
+    );
     let mut inputs = vec![inp];
     if let Some(c) = corpus() {
         inputs.push(c.join("pcap/oarc-dnscap__dns.pcap"));
@@ -663,11 +1100,15 @@ fn dnswasher_compatibility() {
     use std::io::Write as _;
     let b64 = {
         // base64 of the 16 key bytes, for dnswasher -k.
-        let bytes: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&K16[2 * i..2 * i + 2], 16).unwrap()).collect();
+        let bytes: Vec<u8> = (0..16)
+            .map(|i| u8::from_str_radix(&K16[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
         let t = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut s = String::new();
         for c in bytes.chunks(3) {
-            let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+            let n = (c[0] as u32) << 16
+                | (*c.get(1).unwrap_or(&0) as u32) << 8
+                | *c.get(2).unwrap_or(&0) as u32;
             for i in 0..4 {
                 if i <= c.len() {
                     s.push(t[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -681,14 +1122,37 @@ fn dnswasher_compatibility() {
     let _ = std::io::stderr().flush();
     for inp in &inputs {
         for (ours, theirs) in [
-            (vec!["--method", "enumerate", "--numbering", "dnswasher"], vec![]),
-            (vec!["--method", "ipcipher", "--key-file", k.to_str().unwrap()], vec!["-k", b64.as_str()]),
+            (
+                vec!["--method", "enumerate", "--numbering", "dnswasher"],
+                vec![],
+            ),
+            (
+                vec!["--method", "ipcipher", "--key-file", k.to_str().unwrap()],
+                vec!["-k", b64.as_str()],
+            ),
         ] {
             let dw = dir.path().join("dw.pcap");
-            let st = Command::new("dnswasher").args(&theirs).arg(inp).arg(&dw).output().unwrap();
-            assert!(st.status.success(), "dnswasher: {}", String::from_utf8_lossy(&st.stderr));
+            let st = Command::new("dnswasher")
+                .args(&theirs)
+                .arg(inp)
+                .arg(&dw)
+                .output()
+                .unwrap();
+            assert!(
+                st.status.success(),
+                "dnswasher: {}",
+                String::from_utf8_lossy(&st.stderr)
+            );
             let iw = dir.path().join("iw.pcap");
-            let mut a = vec!["wash", inp.to_str().unwrap(), "-o", iw.to_str().unwrap(), "--scope", "clients", "-q"];
+            let mut a = vec![
+                "wash",
+                inp.to_str().unwrap(),
+                "-o",
+                iw.to_str().unwrap(),
+                "--scope",
+                "clients",
+                "-q",
+            ];
             a.extend(&ours);
             run_ok(&a, b"");
             let pd = tshark(&dw);
@@ -702,20 +1166,32 @@ fn dnswasher_compatibility() {
             let mut stale = 0;
             for (i, j) in pairs {
                 let i0 = orig[i].0;
-                for f in 0..4 {
-                    assert_eq!(pi[i].addrs[f].1, pd[j].addrs[f].1, "{} {ours:?} packet {}: {}", inp.display(), j + 1, ADDR_FIELDS[f]);
+                for (f, name) in ADDR_FIELDS.iter().enumerate().take(4) {
+                    assert_eq!(
+                        pi[i].addrs[f].1,
+                        pd[j].addrs[f].1,
+                        "{} {ours:?} packet {}: {name}",
+                        inp.display(),
+                        j + 1,
+                    );
                 }
                 // Where dnswasher leaves a stale UDP checksum, ours stays valid.
                 let good_before = p0[i0].cks[1].iter().all(|c| c != "0");
                 if good_before {
-                    assert!(pi[i].cks[1].iter().all(|c| c != "0"), "our UDP checksum stays valid");
+                    assert!(
+                        pi[i].cks[1].iter().all(|c| c != "0"),
+                        "our UDP checksum stays valid"
+                    );
                     if pd[j].cks[1].iter().any(|c| c == "0") {
                         stale += 1;
                     }
                 }
             }
             if ours[1] == "enumerate" {
-                eprintln!("{}: dnswasher left {stale} stale UDP checksums", inp.display());
+                eprintln!(
+                    "{}: dnswasher left {stale} stale UDP checksums",
+                    inp.display()
+                );
             }
         }
     }

@@ -142,8 +142,11 @@ impl Output {
         match sink {
             Sink::Stdout(mut w) => w.flush()?,
             Sink::File(w) => {
+                // No fsync: the rename only guarantees that the final name
+                // never holds a half-written file; durability is the
+                // caller's (a forced flush per file would double the time
+                // of washing an archive).
                 let f = w.into_inner().map_err(|e| e.into_error())?;
-                f.sync_all()?;
                 drop(f);
                 if let Some(p) = self.pending.as_mut() {
                     fs::rename(&p.tmp, &p.dest)?;

@@ -53,7 +53,11 @@ pub fn corpus() -> Option<PathBuf> {
     match std::env::var_os("IPWASH_CORPUS") {
         Some(p) => {
             let p = PathBuf::from(p);
-            assert!(p.is_dir(), "IPWASH_CORPUS={} is not a directory", p.display());
+            assert!(
+                p.is_dir(),
+                "IPWASH_CORPUS={} is not a directory",
+                p.display()
+            );
             Some(p)
         }
         None => {
@@ -98,7 +102,12 @@ pub fn vectors(rel: &str) -> (Vec<String>, Vec<Vec<String>>) {
         .comment(Some(b'#'))
         .from_path(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = rd.headers().expect("header").iter().map(str::to_string).collect();
+    let header = rd
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_string)
+        .collect();
     let rows = rd
         .records()
         .map(|r| r.expect("row").iter().map(str::to_string).collect())
@@ -108,5 +117,8 @@ pub fn vectors(rel: &str) -> (Vec<String>, Vec<Vec<String>>) {
 
 /// Column index by name.
 pub fn col(header: &[String], name: &str) -> usize {
-    header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"))
+    header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
 }
