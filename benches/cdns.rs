@@ -15,8 +15,8 @@
 //!   like compactor output (indefinite-length maps, definite arrays). Per
 //!   block: an `ip-address` table of about 2,000 entries (two server
 //!   addresses plus the distinct clients of the block, drawn with Zipf
-//!   popularity (exponent 1) from a population of [`POPULATION`] addresses, about a third of
-//!   them IPv6), a `classtype` table, a `name-rdata` table of three OPT
+//!   popularity (exponent 1) from a population of [`POPULATION`]
+//!   addresses, about a third of them IPv6), a `classtype` table, a `name-rdata` table of three OPT
 //!   RDATA values (empty, a cookie, an ECS /24) and a few hundred query
 //!   names, a `qr-sig` table built from the signatures the items use
 //!   (server, transport, query type, rcodes, EDNS), query/response items
