@@ -631,7 +631,10 @@ mod tests {
         w
     }
 
-    const FULL: Params = Params { prefix: [None; 4] };
+    const FULL: Params = Params {
+        prefix: [None; 4],
+        ticks_per_second: None,
+    };
     const O: CdnsOptions = CdnsOptions {
         keep_collection_info: false,
         mark_output: true,
@@ -662,6 +665,7 @@ mod tests {
         // /24 and /20 for the two families both give 3 bytes: ambiguous.
         let p = Params {
             prefix: [Some(24), Some(48), None, None],
+            ticks_per_second: None,
         };
         assert_eq!(
             t(Side::Client, None, 3, &p),
@@ -681,6 +685,7 @@ mod tests {
         );
         let amb = Params {
             prefix: [Some(24), Some(20), None, None],
+            ticks_per_second: None,
         };
         assert_eq!(t(Side::Client, None, 3, &amb), Treat::Blank);
         // Flags win over length.

@@ -1,4 +1,7 @@
-//! C-DNS (RFC 8618) → C-DNS washing, one block at a time.
+//! C-DNS (RFC 8618) → C-DNS washing, one block at a time; and
+//! [`for_each_query`], which reads the client queries out of a C-DNS file
+//! for the Bloom filter sink with the same framing (see its module,
+//! `queries.rs`).
 //!
 //! A C-DNS file is `["C-DNS", FilePreamble, [* Block]]`. The washer reads
 //! the preamble, then one whole block at a time (its extent found by a
@@ -59,13 +62,15 @@
 mod block;
 mod cbor;
 mod preamble;
+mod queries;
 
 use std::io::{self, Read, Write};
 
 use self::block::BlockWasher;
-use self::cbor::{Bad, Extent, Walker};
+use self::cbor::{Extent, Walker};
 pub use self::preamble::method_text;
 use self::preamble::PreError;
+pub use self::queries::{for_each_query, normalise_qname};
 use crate::wash::Washer;
 
 #[cfg(doc)]
@@ -185,6 +190,16 @@ pub enum CdnsError {
     NeedsFullAddress {
         /// The method name.
         method: String,
+    },
+    /// The callback of [`for_each_query`] asked to stop with this message.
+    #[error("stopped in C-DNS block {block} at byte {offset}: {msg}")]
+    Stopped {
+        /// Block number, from 0.
+        block: u64,
+        /// Input offset of the start of the block.
+        offset: u64,
+        /// The callback's message.
+        msg: String,
     },
     /// Reading or writing failed.
     #[error("C-DNS I/O error: {0}")]
@@ -308,21 +323,10 @@ impl<R: Read> Input<R> {
     }
 }
 
-/// Wash a C-DNS stream from `input` to `output`.
-///
-/// See the module documentation for what is rewritten. On a data error
-/// after the preamble, everything up to the last complete block has been
-/// written as a valid C-DNS file before the error is returned.
-pub fn wash_cdns<R: Read, W: Write>(
-    input: R,
-    mut output: W,
-    washer: &mut Washer,
-    opts: &CdnsOptions,
-) -> Result<CdnsStats, CdnsError> {
-    let mut inp = Input::new(input);
-    let mut stats = CdnsStats::default();
+/// Read the file array head and the `"C-DNS"` type identifier. Returns
+/// the seven bytes read and whether the file array is indefinite.
+fn read_type_id<R: Read>(inp: &mut Input<R>) -> Result<([u8; 7], bool), CdnsError> {
     let not = |msg: &str| CdnsError::NotCdns { msg: msg.into() };
-
     let outer_indef = match inp.peek()? {
         Some(0x83) => false,
         Some(0x9f) => true,
@@ -332,48 +336,48 @@ pub fn wash_cdns<R: Read, W: Write>(
     if !inp.need(7)? || inp.buf.get(inp.at + 1..inp.at + 7) != Some(b"\x65C-DNS".as_slice()) {
         return Err(not("no \"C-DNS\" file type identifier"));
     }
-    let mut out = Vec::new();
-    out.extend_from_slice(&inp.buf[inp.at..inp.at + 7]);
+    let mut head = [0u8; 7];
+    head.copy_from_slice(&inp.buf[inp.at..inp.at + 7]);
     inp.consume(7);
+    Ok((head, outer_indef))
+}
 
-    // Preamble.
-    let pre_at = inp.offset();
-    let bad_pre = |b: Bad| CdnsError::BadPreamble {
-        offset: pre_at + b.at as u64,
-        msg: b.msg,
-    };
-    let len = match inp.item() {
-        Ok(n) => n,
-        Err(ItemError::Io(e)) => return Err(e.into()),
-        Err(ItemError::Incomplete(o)) => {
-            return Err(CdnsError::BadPreamble {
-                offset: o,
-                msg: "input ends inside the file preamble".into(),
-            })
-        }
-        Err(ItemError::Bad(o, msg)) => return Err(CdnsError::BadPreamble { offset: o, msg }),
-    };
-    let (s, e) = (inp.at, inp.at + len);
-    let params = match preamble::rewrite(&mut inp.buf[s..e], &mut out, washer, opts, &mut stats) {
-        Ok(p) => p,
-        Err(PreError::Version { major, minor }) => {
-            return Err(CdnsError::UnsupportedVersion { major, minor })
-        }
-        Err(PreError::NeedsFull) => {
-            return Err(CdnsError::NeedsFullAddress {
-                method: washer.info.name.clone(),
-            })
-        }
-        Err(PreError::Bad(b)) => return Err(bad_pre(b)),
-    };
-    inp.consume(len);
+/// Length of the (complete, well-formed) file preamble at the read
+/// position.
+fn preamble_len<R: Read>(inp: &mut Input<R>) -> Result<usize, CdnsError> {
+    match inp.item() {
+        Ok(n) => Ok(n),
+        Err(ItemError::Io(e)) => Err(e.into()),
+        Err(ItemError::Incomplete(o)) => Err(CdnsError::BadPreamble {
+            offset: o,
+            msg: "input ends inside the file preamble".into(),
+        }),
+        Err(ItemError::Bad(o, msg)) => Err(CdnsError::BadPreamble { offset: o, msg }),
+    }
+}
 
-    // Block array head.
+/// Map a preamble parse error to the public error.
+fn preamble_error(e: PreError, pre_at: u64, method: &str) -> CdnsError {
+    match e {
+        PreError::Version { major, minor } => CdnsError::UnsupportedVersion { major, minor },
+        PreError::NeedsFull => CdnsError::NeedsFullAddress {
+            method: method.to_string(),
+        },
+        PreError::Bad(b) => CdnsError::BadPreamble {
+            offset: pre_at + b.at as u64,
+            msg: b.msg,
+        },
+    }
+}
+
+/// Read the head of the block array: the number of blocks, `None` when
+/// indefinite.
+fn block_array_head<R: Read>(inp: &mut Input<R>) -> Result<Option<u64>, CdnsError> {
     let arr_at = inp.offset();
-    let mut left = match inp.peek()? {
+    match inp.peek()? {
         Some(0x9f) => {
             inp.consume(1);
-            None
+            Ok(None)
         }
         Some(b) if b >> 5 == 4 && (b & 31) <= 27 => {
             let ai = b & 31;
@@ -391,21 +395,108 @@ pub fn wash_cdns<R: Read, W: Write>(
             let mut d = minicbor::Decoder::new(&inp.buf[inp.at..inp.at + hlen]);
             let count = d.array().ok().flatten().unwrap_or(0);
             inp.consume(hlen);
-            Some(count)
+            Ok(Some(count))
         }
-        Some(_) => {
-            return Err(CdnsError::BadPreamble {
-                offset: arr_at,
-                msg: "file-blocks is not an array".into(),
-            })
+        Some(_) => Err(CdnsError::BadPreamble {
+            offset: arr_at,
+            msg: "file-blocks is not an array".into(),
+        }),
+        None => Err(CdnsError::BadPreamble {
+            offset: arr_at,
+            msg: "input ends before the block array".into(),
+        }),
+    }
+}
+
+/// Find the next block: its length in bytes at the read position (not
+/// consumed), or `None` at the end of the block array (its break byte, if
+/// any, consumed). `left` counts the blocks still to come in a definite
+/// array.
+fn next_block<R: Read>(
+    inp: &mut Input<R>,
+    left: &mut Option<u64>,
+    block: u64,
+) -> Result<Option<usize>, CdnsError> {
+    let at = inp.offset();
+    match left {
+        Some(0) => return Ok(None),
+        Some(n) => *n -= 1,
+        None => {}
+    }
+    match inp.peek()? {
+        None => return Err(CdnsError::Truncated { block, offset: at }),
+        Some(0xff) if left.is_none() => {
+            inp.consume(1);
+            return Ok(None);
         }
-        None => {
-            return Err(CdnsError::BadPreamble {
-                offset: arr_at,
-                msg: "input ends before the block array".into(),
-            })
+        Some(_) => {}
+    }
+    match inp.item() {
+        Ok(n) => Ok(Some(n)),
+        Err(ItemError::Io(e)) => Err(e.into()),
+        Err(ItemError::Incomplete(offset)) => Err(CdnsError::Truncated { block, offset }),
+        Err(ItemError::Bad(offset, msg)) => Err(CdnsError::Corrupt { block, offset, msg }),
+    }
+}
+
+/// Check that the file ends right after the block array (and the break of
+/// an indefinite file array).
+fn check_end<R: Read>(inp: &mut Input<R>, outer_indef: bool, block: u64) -> Result<(), CdnsError> {
+    let end_at = inp.offset();
+    let trailing = if outer_indef {
+        match inp.peek()? {
+            Some(0xff) => {
+                inp.consume(1);
+                inp.peek()?.is_some()
+            }
+            Some(_) => true,
+            None => {
+                return Err(CdnsError::Truncated {
+                    block,
+                    offset: end_at,
+                })
+            }
         }
+    } else {
+        inp.peek()?.is_some()
     };
+    if trailing {
+        return Err(CdnsError::Corrupt {
+            block,
+            offset: inp.offset(),
+            msg: "data after the end of the C-DNS file".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Wash a C-DNS stream from `input` to `output`.
+///
+/// See the module documentation for what is rewritten. On a data error
+/// after the preamble, everything up to the last complete block has been
+/// written as a valid C-DNS file before the error is returned.
+pub fn wash_cdns<R: Read, W: Write>(
+    input: R,
+    mut output: W,
+    washer: &mut Washer,
+    opts: &CdnsOptions,
+) -> Result<CdnsStats, CdnsError> {
+    let mut inp = Input::new(input);
+    let mut stats = CdnsStats::default();
+
+    let (head, outer_indef) = read_type_id(&mut inp)?;
+    let mut out = Vec::new();
+    out.extend_from_slice(&head);
+
+    // Preamble.
+    let pre_at = inp.offset();
+    let len = preamble_len(&mut inp)?;
+    let (s, e) = (inp.at, inp.at + len);
+    let params = preamble::rewrite(&mut inp.buf[s..e], &mut out, washer, opts, &mut stats)
+        .map_err(|e| preamble_error(e, pre_at, &washer.info.name))?;
+    inp.consume(len);
+
+    let mut left = block_array_head(&mut inp)?;
     out.push(0x9f);
     output.write_all(&out)?;
 
@@ -430,31 +521,7 @@ pub fn wash_cdns<R: Read, W: Write>(
     closed?;
 
     // What follows the block array must be the end of the file.
-    let end_at = inp.offset();
-    let trailing = if outer_indef {
-        match inp.peek()? {
-            Some(0xff) => {
-                inp.consume(1);
-                inp.peek()?.is_some()
-            }
-            Some(_) => true,
-            None => {
-                return Err(CdnsError::Truncated {
-                    block: stats.blocks,
-                    offset: end_at,
-                })
-            }
-        }
-    } else {
-        inp.peek()?.is_some()
-    };
-    if trailing {
-        return Err(CdnsError::Corrupt {
-            block: stats.blocks,
-            offset: inp.offset(),
-            msg: "data after the end of the C-DNS file".into(),
-        });
-    }
+    check_end(&mut inp, outer_indef, stats.blocks)?;
     Ok(stats)
 }
 
@@ -473,28 +540,8 @@ fn blocks<R: Read, W: Write>(
     loop {
         let block = stats.blocks;
         let at = inp.offset();
-        match left {
-            Some(0) => return Ok(()),
-            Some(n) => *n -= 1,
-            None => {}
-        }
-        match inp.peek()? {
-            None => return Err(CdnsError::Truncated { block, offset: at }),
-            Some(0xff) if left.is_none() => {
-                inp.consume(1);
-                return Ok(());
-            }
-            Some(_) => {}
-        }
-        let len = match inp.item() {
-            Ok(n) => n,
-            Err(ItemError::Io(e)) => return Err(e.into()),
-            Err(ItemError::Incomplete(offset)) => {
-                return Err(CdnsError::Truncated { block, offset })
-            }
-            Err(ItemError::Bad(offset, msg)) => {
-                return Err(CdnsError::Corrupt { block, offset, msg })
-            }
+        let Some(len) = next_block(inp, left, block)? else {
+            return Ok(());
         };
         let (s, e) = (inp.at, inp.at + len);
         out.clear();

@@ -1,8 +1,9 @@
 //! The C-DNS file preamble: version check, the per-`BlockParameters`
-//! address-prefix settings the blocks need, and the preamble rewrite
-//! (`server-addresses` washed, output marked as anonymised, site-identifying
-//! collection text blanked).
+//! settings the blocks need (address-prefix lengths, ticks per second), and
+//! the preamble rewrite (`server-addresses` washed, output marked as
+//! anonymised, site-identifying collection text blanked).
 
+use minicbor::data::Type;
 use minicbor::decode::Decoder;
 
 use super::cbor::{bstr, key, put_head, uint, Bad, Bstr, Edits, PResult, Seq, Uint, Walker};
@@ -17,6 +18,7 @@ const BLOCK_PARAMETERS: i64 = 3;
 const STORAGE: i64 = 0;
 const COLLECTION: i64 = 1;
 // StorageParameters keys.
+const TICKS_PER_SECOND: i64 = 0;
 const STORAGE_FLAGS: i64 = 5;
 const CLIENT_PREFIX_V4: i64 = 6;
 const ANON_METHOD: i64 = 11;
@@ -26,12 +28,15 @@ const SERVER_ADDRESSES: i64 = 5;
 const FILTER: i64 = 7;
 const HOST_ID: i64 = 9;
 
-/// Address-prefix storage settings of one `BlockParameters` (StorageParameters
-/// keys 6-9), as found in the input. `None` means full addresses.
+/// Settings of one `BlockParameters`, as found in the input.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Params {
-    /// Client IPv4, client IPv6, server IPv4, server IPv6 prefix lengths.
+    /// Client IPv4, client IPv6, server IPv4, server IPv6 prefix lengths
+    /// (StorageParameters keys 6-9). `None` means full addresses.
     pub prefix: [Option<u8>; 4],
+    /// `ticks-per-second` (StorageParameters key 0), when it is an unsigned
+    /// integer. The washer does not need it and does not check it.
+    pub ticks_per_second: Option<u64>,
 }
 
 impl Params {
@@ -68,6 +73,7 @@ struct StorageInfo {
     /// Value range and, when it is text, the text.
     method: Option<(usize, usize, Option<String>)>,
     prefix: [Option<Uint>; 4],
+    ticks: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -117,58 +123,8 @@ pub(super) fn rewrite(
     opts: &CdnsOptions,
     stats: &mut CdnsStats,
 ) -> Result<Vec<Params>, PreError> {
-    let mut w = Walker::default();
-    // Version first: a pre-RFC file uses the same keys for other things.
-    {
-        let mut d = Decoder::new(src);
-        let mut m = Seq::map(&mut d)?;
-        let (mut major, mut minor) = (None, None);
-        while m.next(&mut d)? {
-            match key(&mut d, &mut w)? {
-                Some(MAJOR) => major = Some(uint(&mut d, "major-format-version")?.value),
-                Some(MINOR) => minor = Some(uint(&mut d, "minor-format-version")?.value),
-                _ => w.skip(&mut d)?,
-            }
-        }
-        let major = major.ok_or_else(|| Bad::new(0, "no major-format-version"))?;
-        if major != 1 {
-            return Err(PreError::Version {
-                major,
-                minor: minor.unwrap_or(0),
-            });
-        }
-    }
-
-    let mut storage: Vec<StorageInfo> = Vec::new();
-    let mut collection: Vec<CollectionInfo> = Vec::new();
-    {
-        let mut d = Decoder::new(src);
-        let mut m = Seq::map(&mut d)?;
-        while m.next(&mut d)? {
-            if key(&mut d, &mut w)? != Some(BLOCK_PARAMETERS) {
-                w.skip(&mut d)?;
-                continue;
-            }
-            let mut a = Seq::array(&mut d)?;
-            while a.next(&mut d)? {
-                let (s, c) = block_parameters(&mut d, &mut w)?;
-                storage.push(s);
-                collection.push(c);
-            }
-        }
-    }
-
-    let params: Vec<Params> = storage
-        .iter()
-        .map(|s| {
-            let mut p = Params::default();
-            for (i, u) in s.prefix.iter().enumerate() {
-                let full = if i % 2 == 0 { 32 } else { 128 };
-                p.prefix[i] = u.map(|u| u.value.min(full) as u8);
-            }
-            p
-        })
-        .collect();
+    let (storage, collection) = parse(src)?;
+    let params = params_of(&storage);
 
     let needs_prefix = params.iter().any(|p| {
         p.prefix[0].is_some()
@@ -215,6 +171,76 @@ pub(super) fn rewrite(
     Ok(params)
 }
 
+/// Check the version and collect every `BlockParameters`.
+fn parse(src: &[u8]) -> Result<(Vec<StorageInfo>, Vec<CollectionInfo>), PreError> {
+    let mut w = Walker::default();
+    // Version first: a pre-RFC file uses the same keys for other things.
+    {
+        let mut d = Decoder::new(src);
+        let mut m = Seq::map(&mut d)?;
+        let (mut major, mut minor) = (None, None);
+        while m.next(&mut d)? {
+            match key(&mut d, &mut w)? {
+                Some(MAJOR) => major = Some(uint(&mut d, "major-format-version")?.value),
+                Some(MINOR) => minor = Some(uint(&mut d, "minor-format-version")?.value),
+                _ => w.skip(&mut d)?,
+            }
+        }
+        let major = major.ok_or_else(|| Bad::new(0, "no major-format-version"))?;
+        if major != 1 {
+            return Err(PreError::Version {
+                major,
+                minor: minor.unwrap_or(0),
+            });
+        }
+    }
+
+    let mut storage: Vec<StorageInfo> = Vec::new();
+    let mut collection: Vec<CollectionInfo> = Vec::new();
+    {
+        let mut d = Decoder::new(src);
+        let mut m = Seq::map(&mut d)?;
+        while m.next(&mut d)? {
+            if key(&mut d, &mut w)? != Some(BLOCK_PARAMETERS) {
+                w.skip(&mut d)?;
+                continue;
+            }
+            let mut a = Seq::array(&mut d)?;
+            while a.next(&mut d)? {
+                let (s, c) = block_parameters(&mut d, &mut w)?;
+                storage.push(s);
+                collection.push(c);
+            }
+        }
+    }
+
+    Ok((storage, collection))
+}
+
+fn params_of(storage: &[StorageInfo]) -> Vec<Params> {
+    storage
+        .iter()
+        .map(|s| {
+            let mut p = Params {
+                ticks_per_second: s.ticks,
+                ..Params::default()
+            };
+            for (i, u) in s.prefix.iter().enumerate() {
+                let full = if i % 2 == 0 { 32 } else { 128 };
+                p.prefix[i] = u.map(|u| u.value.min(full) as u8);
+            }
+            p
+        })
+        .collect()
+}
+
+/// Check the version and return the settings of every `BlockParameters`,
+/// in order, without changing anything (for readers).
+pub(super) fn read(src: &[u8]) -> Result<Vec<Params>, PreError> {
+    let (storage, _) = parse(src)?;
+    Ok(params_of(&storage))
+}
+
 fn block_parameters(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<(StorageInfo, CollectionInfo)> {
     let mut s = StorageInfo::default();
     let mut c = CollectionInfo::default();
@@ -234,6 +260,10 @@ fn storage_parameters(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<StorageInf
     let mut m = Seq::map(d)?;
     while m.next(d)? {
         match key(d, w)? {
+            Some(TICKS_PER_SECOND) => match d.datatype()? {
+                Type::U8 | Type::U16 | Type::U32 | Type::U64 => s.ticks = Some(d.u64()?),
+                _ => w.skip(d)?,
+            },
             Some(STORAGE_FLAGS) => s.flags = Some(uint(d, "storage-flags")?),
             Some(k @ 6..=9) => {
                 s.prefix[(k - CLIENT_PREFIX_V4) as usize] = Some(uint(d, "address prefix length")?)
@@ -241,7 +271,7 @@ fn storage_parameters(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<StorageInf
             Some(ANON_METHOD) => {
                 let pos = d.position();
                 let text = match d.datatype()? {
-                    minicbor::data::Type::String => d.str().ok().map(str::to_owned),
+                    Type::String => d.str().ok().map(str::to_owned),
                     _ => None,
                 };
                 d.set_position(pos);
