@@ -254,8 +254,9 @@ pub struct Defrag {
 
 impl Defrag {
     /// Every reason a [`Verdict::Drop`] can carry.
-    pub const REASONS: &'static [&'static str] =
-        &[OVERLAP, INCOMPLETE, CUT, TUNNEL, MALFORMED, TCP_DNS, UNPARSED];
+    pub const REASONS: &'static [&'static str] = &[
+        OVERLAP, INCOMPLETE, CUT, TUNNEL, MALFORMED, TCP_DNS, UNPARSED,
+    ];
 
     /// An empty reassembler.
     pub fn new(limits: DefragLimits) -> Self {
@@ -517,11 +518,7 @@ impl Defrag {
         let g = self.groups.get(&key)?;
         let p = g.pieces.first().filter(|p| p.offset == 0)?;
         Some((
-            classify(
-                key.protocol,
-                key.family == Family::V6,
-                self.piece_bytes(p),
-            ),
+            classify(key.protocol, key.family == Family::V6, self.piece_bytes(p)),
             p.cut(),
         ))
     }
@@ -592,7 +589,9 @@ impl Defrag {
         washer: &mut Washer,
     ) -> Verdict {
         let total = d.len();
-        let Some(ulen) = d.get(u + 4..u + 6).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+        let Some(ulen) = d
+            .get(u + 4..u + 6)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
         else {
             return Verdict::Drop(MALFORMED);
         };
@@ -724,7 +723,10 @@ mod tests {
         assert_eq!(classify(6, false, &[0, 53, 1, 1]), Class::TcpDns);
         assert_eq!(classify(6, false, &[0, 80, 1, 1]), Class::Other);
         assert_eq!(classify(47, false, &[]), Class::Tunnel);
-        assert_eq!(classify(17, false, &[0x0d, 0xd8, 0x12, 0xb5]), Class::Tunnel);
+        assert_eq!(
+            classify(17, false, &[0x0d, 0xd8, 0x12, 0xb5]),
+            Class::Tunnel
+        );
         assert_eq!(classify(1, false, &[]), Class::Other);
         assert_eq!(classify(44, true, &[]), Class::Unknown);
     }
