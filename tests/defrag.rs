@@ -46,7 +46,7 @@ const REC: usize = 16;
 fn dns(pad: usize, fam: u16, prefix: u8, addr: &[u8]) -> Vec<u8> {
     let mut m = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
     m.push(pad as u8 + 1);
-    m.extend(std::iter::repeat(b'a').take(pad + 1));
+    m.extend(std::iter::repeat_n(b'a', pad + 1));
     m.extend_from_slice(b"\x07example\x00\x00\x01\x00\x01");
     m.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0]);
     let olen = 4 + addr.len();
@@ -753,4 +753,198 @@ fn locate_reports_fragment_info() {
     let mut k0 = Located::new();
     locate(229, &frags[0][REC..], &mut k0).unwrap();
     assert_eq!(k0.frag.unwrap().key, fi.key);
+}
+
+// ------------------------------------------------------------------ corpus
+
+fn read_pcap(data: &[u8]) -> Option<(u32, Vec<&[u8]>)> {
+    let le = match data.get(0..4)? {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => return None,
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
+        Some(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let lt = u32_at(20)? & 0x0fff_ffff;
+    let mut at = 24;
+    let mut recs = Vec::new();
+    while let Some(cap) = u32_at(at + 8) {
+        let s = at + 16;
+        let Some(r) = data.get(s..s + cap as usize) else {
+            break;
+        };
+        recs.push(r);
+        at = s + cap as usize;
+    }
+    Some((lt, recs))
+}
+
+/// Reassemble the UDP DNS datagrams of a list of (packet, FragInfo) and
+/// return, per datagram key, every ECS (datagram offset, len, prefix, v6)
+/// with the datagram bytes.
+type Ecs = (usize, usize, u8, bool);
+fn dns_datagrams(
+    pkts: &[(Vec<u8>, ipwash::packet::FragInfo)],
+) -> Vec<(ipwash::packet::FragKey, Vec<u8>, Vec<Ecs>)> {
+    use std::collections::BTreeMap;
+    type Parts = (ipwash::packet::FragKey, BTreeMap<u32, Vec<u8>>, Option<u32>);
+    let mut by: Vec<Parts> = Vec::new();
+    for (p, f) in pkts {
+        let i = match by.iter().position(|g| g.0 == f.key) {
+            Some(i) => i,
+            None => {
+                by.push((f.key, BTreeMap::new(), None));
+                by.len() - 1
+            }
+        };
+        by[i].1.insert(f.offset, p[f.data.clone()].to_vec());
+        if !f.more {
+            by[i].2 = Some(f.offset + f.len);
+        }
+    }
+    let mut out = Vec::new();
+    for (k, parts, total) in by {
+        let mut d = Vec::new();
+        for (off, b) in parts {
+            if off as usize != d.len() {
+                break;
+            }
+            d.extend_from_slice(&b);
+        }
+        if Some(d.len() as u32) != total || k.protocol != 17 || d.len() < 8 {
+            continue;
+        }
+        let (sp, dp) = (
+            u16::from_be_bytes([d[0], d[1]]),
+            u16::from_be_bytes([d[2], d[3]]),
+        );
+        if sp != 53 && dp != 53 {
+            continue;
+        }
+        let mut v = Vec::new();
+        if ipwash::dns::find_ecs(&d[8..], &mut v).is_err() {
+            continue;
+        }
+        let e = v
+            .iter()
+            .map(|e| (8 + e.offset, e.len, e.source_prefix, e.family == 2))
+            .collect();
+        out.push((k, d, e));
+    }
+    out
+}
+
+#[test]
+fn corpus_fragmented_dns() {
+    let Ok(dir) = std::env::var("IPWASH_CORPUS") else {
+        eprintln!("IPWASH_CORPUS unset: skipping corpus_fragmented_dns");
+        return;
+    };
+    let mut total_ecs = 0;
+    for name in [
+        "ndpi__dns_fragmented.pcap",
+        "zeek__dns-edns-ecs.pcap",
+        "oarc-dnscap__frags.pcap",
+        "zeek__ipv6-fragmented-dns.pcap",
+    ] {
+        let path = std::path::Path::new(&dir).join("pcap").join(name);
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (lt, recs) = read_pcap(&data).expect("classic pcap");
+        let mut d = Defrag::new(DefragLimits::default());
+        let mut w = washer();
+        let mut loc = Located::new();
+        let mut out: Vec<(usize, Verdict)> = Vec::new();
+        let mut emitted: Vec<Vec<u8>> = Vec::new();
+        let mut input_frags = Vec::new();
+        let mut n = 0usize;
+        for r in &recs {
+            // Tag each unit with its index in 8 leading bytes.
+            let mut u = (n as u64).to_be_bytes().to_vec();
+            u.extend_from_slice(r);
+            n += 1;
+            let mut emit = |u: Vec<u8>, v: Verdict| {
+                let i = u64::from_be_bytes(u[..8].try_into().unwrap()) as usize;
+                out.push((i, v));
+                emitted.push(u[8..].to_vec());
+                Ok(())
+            };
+            if locate(lt, r, &mut loc).is_ok() {
+                if let Some(f) = loc.frag.clone() {
+                    assert!(loc.slots.iter().all(|s| s.origin != Origin::Ecs));
+                    input_frags.push((r.to_vec(), f.clone()));
+                    let l = u.len();
+                    d.push_fragment(u, 8..l, &f, &mut w, &mut emit).unwrap();
+                    continue;
+                }
+            }
+            d.push_other(u, &mut emit).unwrap();
+        }
+        d.finish(&mut |u, v| {
+            let i = u64::from_be_bytes(u[..8].try_into().unwrap()) as usize;
+            out.push((i, v));
+            emitted.push(u[8..].to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            out.iter().map(|o| o.0).collect::<Vec<_>>(),
+            (0..n).collect::<Vec<_>>(),
+            "{name}: order"
+        );
+        // Output datagrams: the written fragments, located again on their
+        // (washed) bytes with the original keys.
+        let mut out_frags = Vec::new();
+        for (p, f) in &input_frags {
+            let idx = recs.iter().position(|r| *r == &p[..]).unwrap();
+            if out[idx].1 == Verdict::Write {
+                out_frags.push((emitted[idx].clone(), f.clone()));
+            }
+        }
+        let before = dns_datagrams(&input_frags);
+        let after = dns_datagrams(&out_frags);
+        let mut drops = std::collections::BTreeMap::new();
+        for (_, v) in &out {
+            if let Verdict::Drop(r) = v {
+                *drops.entry(*r).or_insert(0) += 1;
+            }
+        }
+        eprintln!(
+            "{name}: {} units, {} fragments, {} DNS datagrams, {} rewritten, drops {drops:?}",
+            n,
+            input_frags.len(),
+            before.len(),
+            d.rewritten()
+        );
+        for (k, orig, ecs) in &before {
+            let (_, got, _) = after
+                .iter()
+                .find(|a| a.0 == *k)
+                .unwrap_or_else(|| panic!("{name}: complete DNS datagram not written"));
+            for &(at, len, prefix, v6) in ecs {
+                let mut want = orig[at..at + len].to_vec();
+                washer().wash_prefix(&mut want, v6, prefix, Side::Client);
+                assert_eq!(&got[at..at + len], &want[..], "{name}: ECS");
+                total_ecs += 1;
+            }
+            if orig[6..8] != [0, 0] {
+                let (s, t): (&[u8], &[u8]) = match k.family {
+                    ipwash::packet::Family::V4 => (&k.src[..4], &k.dst[..4]),
+                    ipwash::packet::Family::V6 => (&k.src[..], &k.dst[..]),
+                };
+                let valid_before = udp_sum(s, t, 17, orig) == 0xffff;
+                assert_eq!(
+                    udp_sum(s, t, 17, got) == 0xffff,
+                    valid_before,
+                    "{name}: checksum"
+                );
+            }
+        }
+    }
+    eprintln!("ECS options washed in fragmented datagrams: {total_ecs}");
 }

@@ -297,7 +297,7 @@ fn dns(response: bool, pad: usize, ecs: Option<(u16, u8, &[u8])>) -> Vec<u8> {
         ecs.is_some() as u8,
     ];
     m.push(pad as u8 + 1);
-    m.extend(std::iter::repeat(b'a').take(pad + 1));
+    m.extend(std::iter::repeat_n(b'a', pad + 1));
     m.extend_from_slice(b"\x07example\x00\x00\x01\x00\x01");
     if response {
         m.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01");
