@@ -12,6 +12,7 @@ pub mod bloomcli;
 pub mod capture;
 pub mod cdns;
 pub mod cli;
+pub mod defrag;
 pub mod dns;
 pub mod error;
 pub mod method;

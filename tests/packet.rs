@@ -1498,3 +1498,103 @@ fn warmed_up_located_does_not_reallocate() {
         )
     );
 }
+
+#[test]
+fn fragments_report_frag_info_and_no_ecs() {
+    // A whole UDP DNS query with ECS in an IPv4 first fragment (MF set):
+    // the ECS is left to the defragmenter.
+    let mut b = B::new();
+    b.ipv4(17, C4, S4);
+    b.udp(40000, 53);
+    b.raw(&dns(false, 0, Some((1, 24, &[203, 0, 113]))));
+    let (mut p, _) = b.finish();
+    p[6] = 0x20;
+    fix_ipv4(&mut p, 0);
+    let mut loc = Located::new();
+    locate(228, &p, &mut loc).unwrap();
+    assert!(loc.slots.iter().all(|s| s.origin == Origin::Ip));
+    assert!(loc.dns.is_empty());
+    assert_eq!(loc.slots[0].side, Side::Client);
+    let f = loc.frag.clone().unwrap();
+    assert_eq!(f.key.family, Family::V4);
+    assert_eq!(&f.key.src[..4], &C4);
+    assert_eq!(&f.key.dst[..4], &S4);
+    assert_eq!(f.key.id, 0x1234);
+    assert_eq!(f.key.protocol, 17);
+    assert_eq!((f.offset, f.more), (0, true));
+    assert_eq!(f.data, 20..p.len());
+    assert_eq!(f.len as usize, p.len() - 20);
+    assert_eq!(f.udp_checksum, Some(26));
+    // Cut by snaplen.
+    locate(228, &p[..27], &mut loc).unwrap();
+    let f = loc.frag.clone().unwrap();
+    assert!(f.cut());
+    assert_eq!(f.data, 20..27);
+    assert_eq!(f.udp_checksum, None);
+    // Not a fragment: no info, ECS found as before.
+    p[6] = 0;
+    fix_ipv4(&mut p, 0);
+    locate(228, &p, &mut loc).unwrap();
+    assert!(loc.frag.is_none());
+    assert!(loc.slots.iter().any(|s| s.origin == Origin::Ecs));
+    // An ICMP error quoting a fragment is not itself a fragment.
+    let mut b = B::new();
+    b.ipv4(1, S4, C4);
+    b.icmp4(3, 3, [0; 4]);
+    b.quote(&(p.clone(), vec![]), 40);
+    let (mut q, _) = b.finish();
+    q[20 + 8 + 6] = 0x20;
+    locate(228, &q, &mut loc).unwrap();
+    assert!(loc.frag.is_none());
+    assert!(!loc.is_fragment);
+}
+
+#[test]
+fn tunnelled_fragments_that_may_carry_dns_are_dropped() {
+    let inner = |proto: u8, frag: [u8; 2], payload: &[u8]| {
+        let mut b = B::new();
+        b.ipv4(4, [10, 0, 0, 1], [10, 0, 0, 2]);
+        let at = b.ipv4(proto, C4, S4);
+        b.raw(payload);
+        let (mut p, _) = b.finish();
+        p[at + 6..at + 8].copy_from_slice(&frag);
+        p
+    };
+    let udp53 = [0x9c, 0x40, 0, 53, 0, 40, 0, 0, 1, 2, 3, 4];
+    let udp80 = [0x9c, 0x40, 0, 80, 0, 40, 0, 0, 1, 2, 3, 4];
+    assert_eq!(
+        drop_of(228, &inner(17, [0x20, 0], &udp53)),
+        "tunnelled_fragment"
+    );
+    assert_eq!(
+        drop_of(228, &inner(17, [0, 3], &udp80)),
+        "tunnelled_fragment"
+    );
+    assert_eq!(
+        drop_of(228, &inner(6, [0, 3], &udp80)),
+        "tunnelled_fragment"
+    );
+    assert_eq!(
+        drop_of(228, &inner(47, [0x20, 0], &udp80)),
+        "tunnelled_fragment"
+    );
+    assert_eq!(drop_of(228, &inner(17, [0x20, 0], &udp80)), "kept");
+    assert_eq!(drop_of(228, &inner(1, [0, 3], &udp80)), "kept");
+    // IPv6 inside IPv4 with a fragment header.
+    let mut b = B::new();
+    b.ipv4(41, [10, 0, 0, 1], [10, 0, 0, 2]);
+    b.ipv6(44, C6, S6);
+    b.raw(&[17, 0, 0, 0x11, 0, 0, 0, 42]);
+    b.raw(&[0xee; 24]);
+    let (p, _) = b.finish();
+    assert_eq!(drop_of(228, &p), "tunnelled_fragment");
+    let mut loc = Located::new();
+    // The outer header is not a fragment: no frag info.
+    let mut b = B::new();
+    b.ipv4(4, [10, 0, 0, 1], [10, 0, 0, 2]);
+    b.ipv4(1, C4, S4);
+    b.raw(&[0; 8]);
+    let (p, _) = b.finish();
+    locate(228, &p, &mut loc).unwrap();
+    assert!(loc.frag.is_none());
+}

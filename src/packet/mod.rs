@@ -50,8 +50,16 @@
 //!   addresses not used as final destination, ND targets, ARP and link
 //!   addresses are `Unknown` (always rewritten).
 //! - *Fragments.* Every fragment's addresses are found; transport headers
-//!   only in the first fragment. An ECS option that lies in a later fragment
-//!   is not found (the pipeline does not reassemble): a known leak.
+//!   only in the first fragment (its ports still decide the sides). When the
+//!   outermost IP header is a fragment, [`Located::frag`] describes it and
+//!   no DNS message outside an ICMP quote is walked, so no ECS slot is
+//!   reported: an ECS option may lie in a later fragment or straddle two,
+//!   and [`crate::defrag`] rewrites it after reassembly (a slot here would
+//!   wash the first fragment's part twice). A *tunnelled* fragment (an inner
+//!   IP header with MF or an offset) is not reassembled: when it could carry
+//!   DNS (UDP, UDP-Lite or TCP with port 53, a later fragment of one of
+//!   those, a further tunnel, or IPv6 extension headers hiding the protocol)
+//!   the packet is dropped ([`DropReason::TunnelledFragment`]).
 //! - Not handled (known leaks, not dropped): IPv4 ICMP multi-part extensions
 //!   (RFC 5837 interface addresses), IPv6 Router Advertisement options (prefix,
 //!   RDNSS), MLD source lists, reverse names in DNS questions.
@@ -186,6 +194,51 @@ impl Checksum {
     }
 }
 
+/// Identifies the fragments of one IP datagram (RFC 791, RFC 8200): family,
+/// the addresses as captured (before any rewriting), the identification and
+/// the protocol (IPv6: the fragment header's next header). IPv4 addresses
+/// occupy the first 4 bytes of `src`/`dst`, the rest is zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FragKey {
+    /// Address family of the fragmented IP header.
+    pub family: Family,
+    /// Source address bytes.
+    pub src: [u8; 16],
+    /// Destination address bytes.
+    pub dst: [u8; 16],
+    /// Identification (16 bits for IPv4, 32 for IPv6).
+    pub id: u32,
+    /// Protocol / next header of the fragmentable part.
+    pub protocol: u8,
+}
+
+/// The outermost IP header of a packet is a fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FragInfo {
+    /// Which datagram the fragment belongs to.
+    pub key: FragKey,
+    /// Fragment offset in bytes.
+    pub offset: u32,
+    /// More fragments follow (MF / M flag).
+    pub more: bool,
+    /// Captured fragment payload bytes (after the IPv4 header or the IPv6
+    /// fragment header) in the packet.
+    pub data: Range<usize>,
+    /// Fragment payload length claimed by the IP header; more than
+    /// `data.len()` when the capture cut the packet.
+    pub len: u32,
+    /// First fragment of UDP (or UDP-Lite): offset of the UDP checksum field
+    /// in the packet, if captured.
+    pub udp_checksum: Option<usize>,
+}
+
+impl FragInfo {
+    /// The capture (snaplen) cut the fragment's payload.
+    pub fn cut(&self) -> bool {
+        (self.data.len() as u64) < self.len as u64
+    }
+}
+
 /// What [`locate`] found in one packet. Reuse it across packets.
 #[derive(Debug, Default, Clone)]
 pub struct Located {
@@ -201,6 +254,9 @@ pub struct Located {
     pub client: Option<usize>,
     /// Some IP header (not quoted) is a fragment.
     pub is_fragment: bool,
+    /// The outermost IP header is a fragment (and its header and, for
+    /// IPv6, its fragment header were captured).
+    pub frag: Option<FragInfo>,
     ecs: Vec<EcsField>,
 }
 
@@ -217,6 +273,7 @@ impl Located {
         self.dns.clear();
         self.client = None;
         self.is_fragment = false;
+        self.frag = None;
         self.ecs.clear();
     }
 }
@@ -285,6 +342,11 @@ pub enum DropReason {
     /// Tunnels or quotes nested deeper than [`MAX_DEPTH`].
     #[error("nesting too deep")]
     TooDeep,
+    /// An IP fragment inside a tunnel that could carry DNS (its later
+    /// fragments may hold an ECS option; tunnelled fragments are not
+    /// reassembled).
+    #[error("fragment inside a tunnel")]
+    TunnelledFragment,
 }
 
 impl DropReason {
@@ -313,6 +375,7 @@ impl DropReason {
             DropReason::SourceRoute => "ipv4_source_route",
             DropReason::MobilityHeader => "mobility_header",
             DropReason::TooDeep => "nesting_too_deep",
+            DropReason::TunnelledFragment => "tunnelled_fragment",
         }
     }
 
@@ -338,6 +401,7 @@ impl DropReason {
         "ipv4_source_route",
         "mobility_header",
         "nesting_too_deep",
+        "tunnelled_fragment",
     ];
 }
 

@@ -200,6 +200,7 @@ fn drop_reason_names_are_listed() {
         DropReason::SourceRoute,
         DropReason::MobilityHeader,
         DropReason::TooDeep,
+        DropReason::TunnelledFragment,
     ] {
         assert!(DropReason::ALL_NAMES.contains(&r.as_str()), "{r:?}");
     }

@@ -4,8 +4,8 @@
 //! cut short (snaplen, ICMP quote, first fragment).
 
 use super::{
-    Checksum, Cover, DropReason, Family, Layer, Located, Origin, Slot, MAX_COVER, MAX_DEPTH,
-    MAX_REGIONS,
+    Checksum, Cover, DropReason, Family, FragInfo, FragKey, Layer, Located, Origin, Slot,
+    MAX_COVER, MAX_DEPTH, MAX_REGIONS,
 };
 use crate::dns::{self, DnsError, EcsField};
 use crate::wash::Side;
@@ -129,11 +129,54 @@ fn roles(sport: u16, dport: u16, hdr: &[u8]) -> Roles {
 pub(super) struct Walker<'a, 'o> {
     p: &'a [u8],
     out: &'o mut Located,
+    /// The outermost IP header is a fragment: DNS outside ICMP quotes is
+    /// left to the defragmenter.
+    no_dns: bool,
+}
+
+/// UDP ports whose payload could be or carry DNS.
+fn udp_may_carry_dns(sport: u16, dport: u16) -> bool {
+    [53, 3544, 4789].iter().any(|&p| p == sport || p == dport)
 }
 
 impl<'a, 'o> Walker<'a, 'o> {
     pub(super) fn new(p: &'a [u8], out: &'o mut Located) -> Self {
-        Walker { p, out }
+        Walker {
+            p,
+            out,
+            no_dns: false,
+        }
+    }
+
+    /// Copy the IP addresses at `src` and `dst` (`n` bytes each).
+    fn key_addrs(&self, src: usize, dst: usize, n: usize) -> Option<([u8; 16], [u8; 16])> {
+        let (mut s, mut d) = ([0u8; 16], [0u8; 16]);
+        s[..n].copy_from_slice(self.p.get(src..src + n)?);
+        d[..n].copy_from_slice(self.p.get(dst..dst + n)?);
+        Some((s, d))
+    }
+
+    /// A fragment inside a tunnel: refused when it could carry DNS.
+    /// `first`: offset zero, with the transport header at `l4`.
+    fn inner_fragment(&self, proto: u8, first: bool, l4: usize, end: usize) -> R<()> {
+        match proto {
+            6 | 17 | 136 => {
+                if !first {
+                    return Err(DropReason::TunnelledFragment);
+                }
+                let (Some(sport), Some(dport)) = (self.u16_at(l4, end), self.u16_at(l4 + 2, end))
+                else {
+                    return Err(DropReason::TunnelledFragment);
+                };
+                if udp_may_carry_dns(sport, dport) {
+                    return Err(DropReason::TunnelledFragment);
+                }
+                Ok(())
+            }
+            // Tunnels and IPv6 extension headers hide what follows.
+            0 | 4 | 41 | 43 | 44 | 47 | 51 | 60 | 135 => Err(DropReason::TunnelledFragment),
+            _ => Ok(()),
+        }
     }
 
     fn u8_at(&self, at: usize, end: usize) -> Option<u8> {
@@ -522,6 +565,33 @@ impl<'a, 'o> Walker<'a, 'o> {
         let foff = frag & 0x1fff;
         if !ctx.quoted && (mf || foff != 0) {
             self.out.is_fragment = true;
+            if ctx.depth == 0 {
+                self.no_dns = true;
+                let id = self.u16_at(at + 4, end).unwrap_or(0);
+                if let Some((src, dst)) = self.key_addrs(at + 12, at + 16, 4) {
+                    let captured = end.min(self.p.len());
+                    let claimed = match self.u16_at(at + 2, end) {
+                        Some(0) | None => captured.saturating_sub(hend),
+                        Some(tl) => (tl as usize).saturating_sub(ihl),
+                    };
+                    self.out.frag = Some(FragInfo {
+                        key: FragKey {
+                            family: Family::V4,
+                            src,
+                            dst,
+                            id: id as u32,
+                            protocol: proto,
+                        },
+                        offset: foff as u32 * 8,
+                        more: mf,
+                        data: hend..captured.max(hend),
+                        len: claimed as u32,
+                        udp_checksum: None,
+                    });
+                }
+            } else {
+                self.inner_fragment(proto, foff == 0, hend, end)?;
+            }
         }
         if foff != 0 {
             return Ok(ps);
@@ -693,6 +763,43 @@ impl<'a, 'o> Walker<'a, 'o> {
                     let more = fw & 1 == 1;
                     if !ctx.quoted {
                         self.out.is_fragment = true;
+                        if ctx.depth == 0 {
+                            if self.out.frag.is_some() {
+                                // Two fragment headers.
+                                return Err(DropReason::Malformed(Layer::Ipv6Ext));
+                            }
+                            self.no_dns = true;
+                            let data = o + 8;
+                            let captured = end.min(self.p.len());
+                            let id = match (self.u16_at(o + 4, end), self.u16_at(o + 6, end)) {
+                                (Some(h), Some(l)) => Some((h as u32) << 16 | l as u32),
+                                _ => None,
+                            };
+                            if let (Some(id), Some((src, dst))) =
+                                (id, self.key_addrs(at + 8, at + 24, 16))
+                            {
+                                let claimed = match self.u16_at(at + 4, end) {
+                                    Some(0) | None => captured,
+                                    Some(pl) => at + 40 + pl as usize,
+                                };
+                                self.out.frag = Some(FragInfo {
+                                    key: FragKey {
+                                        family: Family::V6,
+                                        src,
+                                        dst,
+                                        id,
+                                        protocol: next,
+                                    },
+                                    offset: foff as u32 * 8,
+                                    more,
+                                    data: data..captured.max(data),
+                                    len: claimed.saturating_sub(data) as u32,
+                                    udp_checksum: None,
+                                });
+                            }
+                        } else {
+                            self.inner_fragment(next, foff == 0, o + 8, end)?;
+                        }
                     }
                     if foff != 0 {
                         return Ok(ps);
@@ -917,6 +1024,11 @@ impl<'a, 'o> Walker<'a, 'o> {
         let ck = self.add_ck(at + 6, end, !lite, ctx)?;
         self.cover(ps.src, ck, false)?;
         self.cover(ps.dst, ck, false)?;
+        if ctx.depth == 0 && !ctx.quoted && at + 8 <= end.min(self.p.len()) {
+            if let Some(f) = self.out.frag.as_mut() {
+                f.udp_checksum = Some(at + 6);
+            }
+        }
         let (Some(sport), Some(dport)) = (self.u16_at(at, end), self.u16_at(at + 2, end)) else {
             return Ok(UNKNOWN);
         };
@@ -1081,6 +1193,9 @@ impl<'a, 'o> Walker<'a, 'o> {
     }
 
     fn dns_udp(&mut self, at: usize, end: usize, short: bool, ctx: &Ctx) -> R<()> {
+        if self.no_dns && !ctx.quoted {
+            return Ok(());
+        }
         if at >= end && !short {
             return Ok(());
         }
@@ -1088,6 +1203,9 @@ impl<'a, 'o> Walker<'a, 'o> {
     }
 
     fn dns_tcp(&mut self, mut at: usize, end: usize, short: bool, ctx: &Ctx) -> R<()> {
+        if self.no_dns && !ctx.quoted {
+            return Ok(());
+        }
         while at < end {
             let Some(len) = self.u16_at(at, end) else {
                 return if short {
