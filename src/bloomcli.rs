@@ -112,7 +112,12 @@ fn slot_addr(pkt: &[u8], loc: &Located, i: usize) -> Option<IpAddr> {
     let s = loc.slots.get(i)?;
     let b = pkt.get(s.offset..s.offset + s.len as usize)?;
     match s.family {
-        Family::V4 => Some(IpAddr::V4(Ipv4Addr::new(*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?))),
+        Family::V4 => Some(IpAddr::V4(Ipv4Addr::new(
+            *b.first()?,
+            *b.get(1)?,
+            *b.get(2)?,
+            *b.get(3)?,
+        ))),
         Family::V6 => {
             let o: [u8; 16] = b.try_into().ok()?;
             Some(IpAddr::V6(Ipv6Addr::from(o)))
@@ -125,7 +130,9 @@ fn build(a: &BuildArgs) -> Result<(), CliError> {
         return Err(CliError::usage("--fp-rate must be between 0 and 1"));
     }
     if a.period == 0 || a.expected_items == 0 {
-        return Err(CliError::usage("--period and --expected-items must be positive"));
+        return Err(CliError::usage(
+            "--period and --expected-items must be positive",
+        ));
     }
     if a.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return Err(CliError::usage("stdin (`-`) can be read only once"));
@@ -135,7 +142,8 @@ fn build(a: &BuildArgs) -> Result<(), CliError> {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| CliError::usage(format!("--entities {}: {e}", p.display())))?;
-            Entities::parse(&text).map_err(|e| CliError::usage(format!("--entities {}: {e}", p.display())))?
+            Entities::parse(&text)
+                .map_err(|e| CliError::usage(format!("--entities {}: {e}", p.display())))?
         }
         None => Entities::default(),
     };

@@ -20,14 +20,16 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use crate::capture::{self, CaptureReader, Compression, FileKind, Output, ReaderOptions};
+use crate::defrag::{Defrag, DefragLimits, Verdict};
 use crate::error::CliError;
 use crate::method::{self, Built, MethodArgs};
-use crate::packet::{self, Family, Located, Origin};
+use crate::packet::{self, Family, FragInfo, Located, Origin};
 use crate::stats::Stats;
 use crate::wash::{KeepPrefix, Scope, Technique, Washer};
 
@@ -523,7 +525,11 @@ impl AddrCache {
     /// A cache with at least `n` entries per family (rounded up to a power
     /// of two); 0 disables it.
     pub fn new(n: usize) -> Self {
-        let n = if n == 0 { 0 } else { n.next_power_of_two().max(2) };
+        let n = if n == 0 {
+            0
+        } else {
+            n.next_power_of_two().max(2)
+        };
         let bits = n.trailing_zeros();
         AddrCache {
             v4: vec![(0, 0); n],
@@ -555,7 +561,8 @@ impl AddrCache {
         if self.v6.is_empty() || a == 0 {
             return f(a);
         }
-        let h = ((a as u64) ^ ((a >> 64) as u64).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let h =
+            ((a as u64) ^ ((a >> 64) as u64).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let i = (h >> self.shift6) as usize;
         let slot = &mut self.v6[i];
         if slot.0 == a {
@@ -700,6 +707,88 @@ fn wash_capture<R: Read + Send, W: Write + Send>(
     }
 }
 
+/// The output side: writes units in input order, routing IP fragments
+/// through the defragmenter so an ECS option in a later fragment is washed
+/// too (and groups that cannot be checked are dropped).
+struct Emitter<'a, W> {
+    out: &'a Arc<Mutex<W>>,
+    defrag: Defrag,
+}
+
+impl<'a, W: Write> Emitter<'a, W> {
+    fn new(out: &'a Arc<Mutex<W>>) -> Self {
+        Emitter {
+            out,
+            defrag: Defrag::new(DefragLimits::default()),
+        }
+    }
+
+    /// Count and write one unit. `pkt` is the packet's range in `data`.
+    fn unit(
+        &mut self,
+        data: &[u8],
+        pkt: Option<Range<usize>>,
+        frag: Option<&FragInfo>,
+        outcome: Outcome,
+        washer: &mut Washer,
+        stats: &mut Stats,
+    ) -> Result<(), CliError> {
+        record(stats, outcome);
+        if !writes(outcome) {
+            return Ok(());
+        }
+        let mut o = self
+            .out
+            .lock()
+            .map_err(|_| CliError::data("output lock poisoned"))?;
+        let fragment = match (outcome, frag, pkt) {
+            (Outcome::Written(_), Some(f), Some(r)) => Some((f, r)),
+            _ => None,
+        };
+        if fragment.is_none() && !self.defrag.holding() {
+            return o.write_all(data).map_err(|e| CliError::io("output", e));
+        }
+        let mut emit = |bytes: Vec<u8>, v: Verdict| -> std::io::Result<()> {
+            match v {
+                Verdict::Write => o.write_all(&bytes),
+                Verdict::Drop(r) => {
+                    stats.written -= 1;
+                    stats.dropped(r);
+                    Ok(())
+                }
+            }
+        };
+        let res = match fragment {
+            Some((f, r)) => self
+                .defrag
+                .push_fragment(data.to_vec(), r, f, washer, &mut emit),
+            None => self.defrag.push_other(data.to_vec(), &mut emit),
+        };
+        res.map_err(|e| CliError::io("output", e))
+    }
+
+    /// End of one input: resolve every held fragment group.
+    fn finish(&mut self, stats: &mut Stats) -> Result<(), CliError> {
+        let mut o = self
+            .out
+            .lock()
+            .map_err(|_| CliError::data("output lock poisoned"))?;
+        let mut emit = |bytes: Vec<u8>, v: Verdict| -> std::io::Result<()> {
+            match v {
+                Verdict::Write => o.write_all(&bytes),
+                Verdict::Drop(r) => {
+                    stats.written -= 1;
+                    stats.dropped(r);
+                    Ok(())
+                }
+            }
+        };
+        self.defrag
+            .finish(&mut emit)
+            .map_err(|e| CliError::io("output", e))
+    }
+}
+
 fn record(stats: &mut Stats, o: Outcome) {
     match o {
         Outcome::Block => stats.blocks += 1,
@@ -741,12 +830,14 @@ fn wash_sequential<R: Read, W: Write>(
             0
         },
     );
-    loop {
+    let mut em = Emitter::new(out);
+    let res = loop {
         let unit = match rd.next_unit() {
             Ok(Some(u)) => u,
-            Ok(None) => break,
-            Err(e) => return Err(CliError::data(format!("{name}: {e}"))),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(CliError::data(format!("{name}: {e}"))),
         };
+        w.loc.frag = None;
         let outcome = match (&unit.packet, unit.dropped) {
             (_, Some(r)) => Outcome::BlockDropped(r),
             (None, None) => Outcome::Block,
@@ -759,17 +850,21 @@ fn wash_sequential<R: Read, W: Write>(
                 }
             }
         };
-        record(stats, outcome);
-        if writes(outcome) {
-            let mut o = out
-                .lock()
-                .map_err(|_| CliError::data("output lock poisoned"))?;
-            o.write_all(unit.data)
-                .map_err(|e| CliError::io("output", e))?;
-        }
-    }
+        let pkt = unit.packet.as_ref().map(|p| p.range.clone());
+        em.unit(
+            unit.data,
+            pkt,
+            w.loc.frag.as_ref(),
+            outcome,
+            &mut plan.washer,
+            stats,
+        )?;
+    };
+    // Whatever happened, release the held fragments so the output so far
+    // stays complete and valid.
+    em.finish(stats)?;
     stats.merge(&w.stats);
-    Ok(())
+    res
 }
 
 /// One unit inside a batch.
@@ -781,6 +876,8 @@ struct Rec {
     pkt: Option<(usize, usize, u32)>,
     dropped: Option<&'static str>,
     outcome: Outcome,
+    /// Set when the packet is an IP fragment.
+    frag: Option<FragInfo>,
 }
 
 /// A batch of units copied out of the reader's buffer.
@@ -833,6 +930,7 @@ fn parallel_main<W: Write>(
         .collect();
     let unparsed = plan.unparsed;
     let mut err = None;
+    let mut em = Emitter::new(out);
     for msg in rx.iter() {
         let mut batch = match msg {
             Msg::Batch(b) => b,
@@ -842,17 +940,22 @@ fn parallel_main<W: Write>(
             }
         };
         wash_batch(pool, &mut batch, &mut workers, unparsed);
-        {
-            let mut o = out
-                .lock()
-                .map_err(|_| CliError::data("output lock poisoned"))?;
-            for r in &batch.recs {
-                record(stats, r.outcome);
-                if writes(r.outcome) {
-                    o.write_all(&batch.buf[r.start..r.end])
-                        .map_err(|e| CliError::io("output", e))?;
-                }
+        for r in &batch.recs {
+            let pkt = r.pkt.map(|(a, b, _)| a..b);
+            if let Err(e) = em.unit(
+                &batch.buf[r.start..r.end],
+                pkt,
+                r.frag.as_ref(),
+                r.outcome,
+                &mut plan.washer,
+                stats,
+            ) {
+                err = Some(e);
+                break;
             }
+        }
+        if err.is_some() {
+            break;
         }
         batch.buf.clear();
         batch.recs.clear();
@@ -861,12 +964,13 @@ fn parallel_main<W: Write>(
     // Dropping the receivers ends the reader thread; the scope joins it.
     drop(rx);
     drop(back_tx);
+    let fin = em.finish(stats);
     for (_, w) in &workers {
         stats.merge(&w.stats);
     }
     match err {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => fin,
     }
 }
 
@@ -888,6 +992,7 @@ fn read_batches<R: Read>(rd: &mut CaptureReader<R>, tx: SyncSender<Msg>, back: R
                     pkt,
                     dropped: u.dropped,
                     outcome: Outcome::Block,
+                    frag: None,
                 });
                 if batch.recs.len() >= BATCH_UNITS || batch.buf.len() >= BATCH_BYTES {
                     let next = back.try_recv().unwrap_or_default();
@@ -945,10 +1050,13 @@ fn wash_batch(
                         (None, None) => Outcome::Block,
                         (Some((ps, pe, lt)), None) => {
                             let s = r.start - base;
-                            match buf.get_mut(s + ps..s + pe) {
+                            w.loc.frag = None;
+                            let o = match buf.get_mut(s + ps..s + pe) {
                                 Some(pkt) => wash_packet(pkt, lt, washer, w, unparsed),
                                 None => Outcome::Dropped("malformed_record"),
-                            }
+                            };
+                            r.frag = w.loc.frag.take();
+                            o
                         }
                     };
                 }

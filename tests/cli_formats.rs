@@ -25,7 +25,19 @@ fn cdns_wash_through_cli() {
     let inp = c.join("cdns/cdnsrdr-testdata/cdns_test_file.cdns");
     let out = dir.path().join("o.cdns");
     run_ok(
-        &["wash", inp.to_str().unwrap(), "-o", out.to_str().unwrap(), "--method", "cryptopan", "--key-file", ks, "--stats-json", sj.to_str().unwrap(), "-q"],
+        &[
+            "wash",
+            inp.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+            "--key-file",
+            ks,
+            "--stats-json",
+            sj.to_str().unwrap(),
+            "-q",
+        ],
         b"",
     );
     let a = std::fs::read(&inp).unwrap();
@@ -33,15 +45,31 @@ fn cdns_wash_through_cli() {
     assert_ne!(a, b);
     let v: ciborium::Value = ciborium::from_reader(&b[..]).expect("output is CBOR");
     assert_eq!(v.as_array().unwrap()[0].as_text(), Some("C-DNS"));
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sj).unwrap()).unwrap();
-    assert!(s["cdns_addresses_rewritten"].as_u64().unwrap() > 1000, "{s}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sj).unwrap()).unwrap();
+    assert!(
+        s["cdns_addresses_rewritten"].as_u64().unwrap() > 1000,
+        "{s}"
+    );
     // Not one original address-table entry survives: every 4- or 16-byte
     // entry of the input's first block is absent from the output's.
     fn table(v: &ciborium::Value) -> Vec<Vec<u8>> {
         let blocks = v.as_array().unwrap()[2].as_array().unwrap();
         let b0 = blocks[0].as_map().unwrap();
-        let tables = b0.iter().find(|(k, _)| k.as_integer() == Some(2.into())).unwrap().1.as_map().unwrap();
-        let ips = tables.iter().find(|(k, _)| k.as_integer() == Some(0.into())).unwrap().1.as_array().unwrap();
+        let tables = b0
+            .iter()
+            .find(|(k, _)| k.as_integer() == Some(2.into()))
+            .unwrap()
+            .1
+            .as_map()
+            .unwrap();
+        let ips = tables
+            .iter()
+            .find(|(k, _)| k.as_integer() == Some(0.into()))
+            .unwrap()
+            .1
+            .as_array()
+            .unwrap();
         ips.iter().map(|x| x.as_bytes().unwrap().clone()).collect()
     }
     let orig: ciborium::Value = ciborium::from_reader(&a[..]).unwrap();
@@ -53,33 +81,91 @@ fn cdns_wash_through_cli() {
     // An xz-wrapped C-DNS file comes back xz-wrapped.
     let gz = c.join("cdns/compactor-testdata/gold.cdns.xz");
     let gout = dir.path().join("gold.out.cdns.xz");
-    run_ok(&["wash", gz.to_str().unwrap(), "-o", gout.to_str().unwrap(), "--method", "truncate", "-q"], b"");
+    run_ok(
+        &[
+            "wash",
+            gz.to_str().unwrap(),
+            "-o",
+            gout.to_str().unwrap(),
+            "--method",
+            "truncate",
+            "-q",
+        ],
+        b"",
+    );
     let plain = dir.path().join("gold.out.cdns");
     xz_d(&gout, &plain);
-    let g: ciborium::Value = ciborium::from_reader(&std::fs::read(&plain).unwrap()[..]).expect("CBOR");
+    let g: ciborium::Value =
+        ciborium::from_reader(&std::fs::read(&plain).unwrap()[..]).expect("CBOR");
     assert_eq!(g.as_array().unwrap()[0].as_text(), Some("C-DNS"));
     // The pre-RFC draft format is refused: exit 1, clear message.
     let old = c.join("cdns/compactor-testdata/gold.cbor05.xz");
-    let o = run(&["wash", old.to_str().unwrap(), "-o", dir.path().join("x").to_str().unwrap(), "--method", "truncate", "-q"], b"");
+    let o = run(
+        &[
+            "wash",
+            old.to_str().unwrap(),
+            "-o",
+            dir.path().join("x").to_str().unwrap(),
+            "--method",
+            "truncate",
+            "-q",
+        ],
+        b"",
+    );
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("gold.cbor05.xz"), "{err}");
     // Prefix-only storage with a technique that needs the full address: exit 2.
     let pre = c.join("cdns/generated/testcontent-prefix.cdns");
     let k16 = key_file(dir.path(), "k16", "736f6d652031362d62797465206b6579");
-    let o = run(&["wash", pre.to_str().unwrap(), "-o", dir.path().join("y").to_str().unwrap(), "--method", "ipcipher", "--key-file", k16.to_str().unwrap(), "-q"], b"");
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(
+        &[
+            "wash",
+            pre.to_str().unwrap(),
+            "-o",
+            dir.path().join("y").to_str().unwrap(),
+            "--method",
+            "ipcipher",
+            "--key-file",
+            k16.to_str().unwrap(),
+            "-q",
+        ],
+        b"",
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // A cut file: exit 1, the output so far is a valid C-DNS file.
     let cut = dir.path().join("cut.cdns");
     std::fs::write(&cut, &a[..a.len() * 2 / 3]).unwrap();
     let cout = dir.path().join("cut.out.cdns");
-    let o = run(&["wash", cut.to_str().unwrap(), "-o", cout.to_str().unwrap(), "--method", "cryptopan", "--key-file", ks, "-q"], b"");
+    let o = run(
+        &[
+            "wash",
+            cut.to_str().unwrap(),
+            "-o",
+            cout.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+            "--key-file",
+            ks,
+            "-q",
+        ],
+        b"",
+    );
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("block") && err.contains("byte"), "{err}");
-    let _: ciborium::Value = ciborium::from_reader(&std::fs::read(&cout).unwrap()[..]).expect("valid CBOR after a cut");
+    let _: ciborium::Value =
+        ciborium::from_reader(&std::fs::read(&cout).unwrap()[..]).expect("valid CBOR after a cut");
     // Through stdin and stdout as well.
-    let via = run_ok(&["wash", "-", "--method", "cryptopan", "--key-file", ks, "-q"], &a);
+    let via = run_ok(
+        &["wash", "-", "--method", "cryptopan", "--key-file", ks, "-q"],
+        &a,
+    );
     assert_eq!(via, b);
 }
 
@@ -87,15 +173,41 @@ fn cdns_wash_through_cli() {
 fn bloom_build_query_merge_info_on_the_sample() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("bloom.key");
-    run_ok(&["keygen", "--method", "cryptopan", "-o", key.to_str().unwrap()], b"");
+    run_ok(
+        &[
+            "keygen",
+            "--method",
+            "cryptopan",
+            "-o",
+            key.to_str().unwrap(),
+        ],
+        b"",
+    );
     let ks = key.to_str().unwrap();
     let f = dir.path().join("filters");
     let sample = root().join("testdata/sample-dns.pcap");
     run_ok(
-        &["bloom", "build", sample.to_str().unwrap(), "-o", f.to_str().unwrap(), "--key-file", ks, "--period", "10", "--min-clients", "2", "--expected-items", "1000"],
+        &[
+            "bloom",
+            "build",
+            sample.to_str().unwrap(),
+            "-o",
+            f.to_str().unwrap(),
+            "--key-file",
+            ks,
+            "--period",
+            "10",
+            "--min-clients",
+            "2",
+            "--expected-items",
+            "1000",
+        ],
         b"",
     );
-    let mut files: Vec<_> = std::fs::read_dir(&f).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&f)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert_eq!(files.len(), 2, "two 10-second periods");
     let fs: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
@@ -106,13 +218,26 @@ fn bloom_build_query_merge_info_on_the_sample() {
             a.extend(["--name", n]);
         }
         let out = run_ok(&a, b"");
-        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     };
     // Every queried name of the first period is present (no false negatives);
     // the second period had one client, below the floor of 2: withheld.
     let mut args = fs.clone();
     args.push("--");
-    let ans = q(&fs, &["www.example.com", "cdn.example.net", "example.org", "mail.example.com", "tcp.example.com"]);
+    let ans = q(
+        &fs,
+        &[
+            "www.example.com",
+            "cdn.example.net",
+            "example.org",
+            "mail.example.com",
+            "tcp.example.com",
+        ],
+    );
     for a in &ans {
         let r = a["result"].as_str().unwrap();
         if a["period_start"] == "2026-01-01T00:00:00Z" {
@@ -126,7 +251,10 @@ fn bloom_build_query_merge_info_on_the_sample() {
     let mut m = vec!["bloom", "merge", "-o", merged.to_str().unwrap()];
     m.extend(&fs);
     run_ok(&m, b"");
-    let ans = q(&[merged.to_str().unwrap()], &["www.example.com", "zero.example.com", "never.example.net"]);
+    let ans = q(
+        &[merged.to_str().unwrap()],
+        &["www.example.com", "zero.example.com", "never.example.net"],
+    );
     let res: Vec<&str> = ans.iter().map(|a| a["result"].as_str().unwrap()).collect();
     assert_eq!(res, ["present", "present", "absent"]);
     // info as JSON.
@@ -136,8 +264,28 @@ fn bloom_build_query_merge_info_on_the_sample() {
     assert_eq!(info["period_length"], 20);
     // Another key: refused, not "absent".
     let other = dir.path().join("other.key");
-    run_ok(&["keygen", "--method", "cryptopan", "-o", other.to_str().unwrap()], b"");
-    let o = run(&["bloom", "query", "--key-file", other.to_str().unwrap(), merged.to_str().unwrap(), "--name", "www.example.com"], b"");
+    run_ok(
+        &[
+            "keygen",
+            "--method",
+            "cryptopan",
+            "-o",
+            other.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let o = run(
+        &[
+            "bloom",
+            "query",
+            "--key-file",
+            other.to_str().unwrap(),
+            merged.to_str().unwrap(),
+            "--name",
+            "www.example.com",
+        ],
+        b"",
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("key"));
     assert!(o.stdout.is_empty());
@@ -150,10 +298,25 @@ fn bloom_from_cdns_input() {
     let key = key_file(dir.path(), "k", K32);
     let f = dir.path().join("f");
     run_ok(
-        &["bloom", "build", c.join("cdns/compactor-testdata/gold.cdns.xz").to_str().unwrap(), "-o", f.to_str().unwrap(), "--key-file", key.to_str().unwrap(), "--min-clients", "1"],
+        &[
+            "bloom",
+            "build",
+            c.join("cdns/compactor-testdata/gold.cdns.xz")
+                .to_str()
+                .unwrap(),
+            "-o",
+            f.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "--min-clients",
+            "1",
+        ],
         b"",
     );
-    let files: Vec<String> = std::fs::read_dir(&f).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+    let files: Vec<String> = std::fs::read_dir(&f)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
     assert!(!files.is_empty());
     let out = run_ok(&["bloom", "info", "--json", &files[0]], b"");
     let info: serde_json::Value = serde_json::from_slice(&out).unwrap();
