@@ -424,6 +424,30 @@ fn pcapng_nrb_kept_but_comment_stripped() {
 }
 
 #[test]
+fn pcapng_non_copyable_custom_block_is_dropped() {
+    // 0x40000BAD must not be copied into a rewritten file; 0x00000BAD may be.
+    let mut f = LE.shb(-1, &[]);
+    f.extend(LE.idb(1, 0, &[]));
+    f.extend(LE.block(0x4000_0BAD, b"\x00\x00\x7e\xd9private"));
+    f.extend(LE.block(0x0000_0BAD, b"\x00\x00\x7e\xd9copy"));
+    let most = ReaderOptions {
+        keep_comments: true,
+        keep_nrb: true,
+        ..DEFAULT
+    };
+    for opts in [DEFAULT, most] {
+        let got = pass(&f, opts).unwrap();
+        assert_eq!(got.dropped, 1);
+        let mut want = LE.shb(-1, &[]);
+        want.extend(LE.idb(1, 0, &[]));
+        want.extend(LE.block(0x0000_0BAD, b"\x00\x00\x7e\xd9copy"));
+        assert_eq!(got.out, want);
+    }
+    // Everything kept is the byte-identical mode.
+    assert_eq!(pass(&f, KEEP_ALL).unwrap().out, f);
+}
+
+#[test]
 fn default_options_strip_everything() {
     assert_eq!(ReaderOptions::default(), DEFAULT);
     assert_eq!(ReaderOptions::KEEP_ALL, KEEP_ALL);

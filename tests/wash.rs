@@ -83,6 +83,8 @@ fn tshark(file: &Path) -> Vec<Pkt> {
 fn tshark_cut(file: &Path, may_be_cut: bool) -> Vec<Pkt> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(file);
+    // tshark lists pcapng Custom Blocks as frames; they carry no packet.
+    cmd.args(["-Y", "!frame.cb_copy"]);
     for o in [
         "ip.check_checksum:TRUE",
         "udp.check_checksum:TRUE",
@@ -624,9 +626,17 @@ fn cut_inputs_keep_every_complete_packet() {
                 );
             }
             let written = std::fs::read(&out).expect("output exists");
-            // Every complete packet except the dropped LLDP frame (the last one).
+            // Every complete packet except the dropped LLDP frame (the last
+            // one), and except frame 16, the first of two IPv4 fragments,
+            // when the cut loses frame 17: an incomplete fragment group
+            // cannot be checked for ECS and is dropped (fail closed).
             let lldp = usize::from(complete == bounds.len() - 1);
-            assert_eq!(pcap_records(&written), Some(complete - lldp), "cut {cut}");
+            let lone_fragment = usize::from(complete == 16);
+            assert_eq!(
+                pcap_records(&written),
+                Some(complete - lldp - lone_fragment),
+                "cut {cut}"
+            );
         }
     }
 }

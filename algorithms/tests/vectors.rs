@@ -74,6 +74,8 @@ fn every_vector_file_is_checked() {
         "ipcrypt_pfx.csv",
         "ipcrypt_nd.csv",
         "ipcrypt_ndx.csv",
+        // Our own golden vectors, checked by the unit tests in `tsa.rs`.
+        "tsa_v1.csv",
     ];
     let mut found = Vec::new();
     let mut stack = vec![vectors_dir()];

@@ -14,6 +14,8 @@ pub(crate) const ISB: u32 = 5;
 pub(crate) const EPB: u32 = 6;
 /// Decryption Secrets Block.
 pub(crate) const DSB: u32 = 0x0A;
+/// Custom Block that must not be copied when a file is rewritten.
+pub(crate) const CB_NOCOPY: u32 = 0x4000_0BAD;
 
 const OPT_ENDOFOPT: u16 = 0;
 pub(crate) const OPT_COMMENT: u16 = 1;

@@ -29,7 +29,8 @@ pub const MAX_PCAPNG_BLOCK: usize = 16 * 1024 * 1024;
 ///
 /// Unless all are set, every pcapng Section Header Block gets its section
 /// length set to -1 ("not given"), because a shorter section would make a
-/// declared length wrong. With all set, blocks come out byte-identical.
+/// declared length wrong. With all set, blocks come out byte-identical;
+/// otherwise Custom Blocks marked "do not copy" (0x40000BAD) are dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReaderOptions {
     /// Keep `opt_comment` options in pcapng blocks (default: strip them).
@@ -583,6 +584,9 @@ impl<R: Read> CaptureReader<R> {
                     len = strip(block, at);
                 }
             }
+            // The pcapng spec forbids copying this one into a rewritten
+            // file; only the everything-kept (byte-identical) mode keeps it.
+            ng::CB_NOCOPY if !opts.keeps_all() => dropped = Some("custom_nocopy"),
             ng::ISB if total >= 24 => len = strip(block, 20),
             ng::DSB if total >= 20 => {
                 let at = 16 + ng::pad4(ng::u32_at(block, 12, big) as usize);
