@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ipwash::bench::{random_v4, random_v6, zipf_indices};
-use ipwash::pipeline::AddrCache;
+use ipwash::pipeline::{AddrCache, DEFAULT_CACHE_ENTRIES};
 use ipwash_algorithms::cryptopan::CryptoPan;
 use ipwash_algorithms::enumerate::{Enumerate, Numbering};
 use ipwash_algorithms::ipcipher::IpCipher;
@@ -51,7 +51,7 @@ fn stateless(c: &mut Criterion, name: &str, map: Arc<dyn AddrMap>) {
                         map.map_v4_batch(ch);
                     }
                 } else {
-                    let mut cache = AddrCache::new(1 << 14);
+                    let mut cache = AddrCache::new(DEFAULT_CACHE_ENTRIES);
                     for (o, a) in buf.iter_mut().zip(src.iter()) {
                         if let IpAddr::V4(v) = cache.get_or(IpAddr::V4(*a), |x| match x {
                             IpAddr::V4(v) => IpAddr::V4(map.map_v4(v)),
@@ -86,7 +86,7 @@ fn stateless(c: &mut Criterion, name: &str, map: Arc<dyn AddrMap>) {
                         map.map_v6_batch(ch);
                     }
                 } else {
-                    let mut cache = AddrCache::new(1 << 14);
+                    let mut cache = AddrCache::new(DEFAULT_CACHE_ENTRIES);
                     for (o, a) in buf.iter_mut().zip(src.iter()) {
                         if let IpAddr::V6(v) = cache.get_or(IpAddr::V6(*a), |x| match x {
                             IpAddr::V6(v) => IpAddr::V6(map.map_v6(v)),

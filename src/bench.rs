@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::error::CliError;
 use crate::method::Method;
-use crate::pipeline::AddrCache;
+use crate::pipeline::{AddrCache, DEFAULT_CACHE_ENTRIES};
 
 /// `ipwash bench`.
 #[derive(Debug, clap::Args)]
@@ -237,7 +237,7 @@ fn measure(m: Method, count: usize, ceiling: f64) -> Result<Vec<Row>, CliError> 
                             })
                         } else {
                             best_of(|| {
-                                let mut cache = AddrCache::new(1 << 14);
+                                let mut cache = AddrCache::new(DEFAULT_CACHE_ENTRIES);
                                 for (o, a) in buf.iter_mut().zip(&src) {
                                     if let IpAddr::V4(v) = cache.get_or(IpAddr::V4(*a), |x| match x
                                     {
@@ -268,7 +268,7 @@ fn measure(m: Method, count: usize, ceiling: f64) -> Result<Vec<Row>, CliError> 
                             })
                         } else {
                             best_of(|| {
-                                let mut cache = AddrCache::new(1 << 14);
+                                let mut cache = AddrCache::new(DEFAULT_CACHE_ENTRIES);
                                 for (o, a) in buf.iter_mut().zip(&src) {
                                     if let IpAddr::V6(v) = cache.get_or(IpAddr::V6(*a), |x| match x
                                     {

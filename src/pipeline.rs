@@ -107,8 +107,9 @@ pub struct WashArgs {
     /// C-DNS: keep the collection's free-text fields (filter, host-id, interfaces).
     #[arg(long)]
     pub keep_collection_info: bool,
-    /// Entries of the per-thread exact-address cache (0 disables it).
-    #[arg(long, default_value_t = 1 << 14)]
+    /// Entries per family of the per-thread exact-address cache (0 disables
+    /// it): 8 bytes each for IPv4, 32 for IPv6.
+    #[arg(long, default_value_t = DEFAULT_CACHE_ENTRIES)]
     pub cache_size: usize,
     /// Do not print statistics on stderr.
     #[arg(long, short)]
@@ -287,7 +288,7 @@ impl Plan {
             reader: ReaderOptions::default(),
             cdns: Default::default(),
             compress: CompressArg::None,
-            cache_size: 1 << 14,
+            cache_size: DEFAULT_CACHE_ENTRIES,
         }
     }
 }
@@ -508,6 +509,10 @@ pub enum Outcome {
     /// Dropped for this reason.
     Dropped(&'static str),
 }
+
+/// Default entries per family of [`AddrCache`]: 512 KiB for IPv4 and 2 MiB
+/// for IPv6 per worker thread.
+pub const DEFAULT_CACHE_ENTRIES: usize = 1 << 16;
 
 /// A direct-mapped exact-address cache, one per worker and family. Skewed
 /// real traffic repeats addresses, and a hit skips the cipher entirely.

@@ -140,14 +140,15 @@ impl CryptoPan {
     /// Fill `out` (16 blocks) with the blocks of positions 16..31 of `a`.
     /// Only bytes 0..3 vary; bytes 4..15 are `pad[4..16]`.
     fn v4_blocks(&self, a: u32, out: &mut [Block]) {
-        let template = self.pad.to_be_bytes();
+        let template = Block::from(self.pad.to_be_bytes());
         let pad_hi = (self.pad >> 96) as u32;
         for (j, b) in out.iter_mut().enumerate() {
             let m = !0u32 << (32 - TABLE_POSITIONS - j);
             let word = (a & m) | (pad_hi & !m);
-            let mut bytes = template;
-            bytes[..4].copy_from_slice(&word.to_be_bytes());
-            *b = Block::from(bytes);
+            // Store the template, then patch bytes 0..4 in place (no wide
+            // reload of just-written bytes).
+            *b = template;
+            b[..4].copy_from_slice(&word.to_be_bytes());
         }
     }
 
@@ -160,19 +161,38 @@ impl CryptoPan {
     }
 
     /// Fill `out` (112 blocks) with the blocks of positions 16..127 of `a`.
+    /// Block `pos` is the top `pos` bits of `a` followed by the pad's bits.
+    /// The eight blocks of one byte share a template and differ in that
+    /// byte only, so each is a 16-byte store plus a 1-byte store (never a
+    /// wide load of freshly stored bytes, which stalls store forwarding).
     fn v6_blocks(&self, a: u128, out: &mut [Block]) {
-        for (j, b) in out.iter_mut().enumerate() {
-            let m = top_mask((TABLE_POSITIONS + j) as u32);
-            *b = Block::from(((a & m) | (self.pad & !m)).to_be_bytes());
+        let ab = a.to_be_bytes();
+        let pb = self.pad.to_be_bytes();
+        let mut tmpl = (a & top_mask(16)) | (self.pad & !top_mask(16));
+        for (byte, group) in (2..16).zip(out.chunks_exact_mut(8)) {
+            let t = Block::from(tmpl.to_be_bytes());
+            for (bit, b) in group.iter_mut().enumerate() {
+                // The top `bit` bits of this byte come from the address.
+                let m = (0xFF00u16 >> bit) as u8;
+                *b = t;
+                b[byte] = (ab[byte] & m) | (pb[byte] & !m);
+            }
+            let sh = (15 - byte) * 8;
+            tmpl = (tmpl & !(0xFFu128 << sh)) | (u128::from(ab[byte]) << sh);
         }
     }
 
     fn v6_finish(&self, a: u128, enc: &[Block]) -> u128 {
-        let mut otp = u128::from(self.top_flips((a >> 112) as u16)) << 112;
-        for (j, b) in enc.iter().enumerate() {
-            otp |= u128::from(b[0] >> 7) << (111 - j);
+        let mut otp = [0u8; 16];
+        otp[..2].copy_from_slice(&self.top_flips((a >> 112) as u16).to_be_bytes());
+        for (o, group) in otp[2..].iter_mut().zip(enc.chunks_exact(8)) {
+            let mut v = 0u8;
+            for b in group {
+                v = (v << 1) | (b[0] >> 7);
+            }
+            *o = v;
         }
-        a ^ otp
+        a ^ u128::from_be_bytes(otp)
     }
 
     /// Sequential decryption of a left-aligned `bits`-bit address.
