@@ -646,7 +646,12 @@ pub fn wash_packet(
             continue;
         };
         let mut cur = [0u8; 16];
-        cur[..n].copy_from_slice(bytes);
+        // Fixed-size copies for the common lengths (no memcpy call).
+        match bytes.len() {
+            4 => cur[..4].copy_from_slice(&bytes[..4]),
+            16 => cur.copy_from_slice(&bytes[..16]),
+            _ => cur[..n].copy_from_slice(bytes),
+        }
         if inverted {
             cur[..n].iter_mut().for_each(|b| *b = !*b);
         }
@@ -671,15 +676,13 @@ pub fn wash_packet(
             let bits = prefix_bits.min((n * 8) as u8);
             washer.wash_prefix(&mut new[..n], family == Family::V6, bits, side);
         }
-        if new[..n] != cur[..n] {
+        // Bytes past `n` are equal in both (zero), so whole arrays compare.
+        if new != cur {
             if inverted {
                 new[..n].iter_mut().for_each(|b| *b = !*b);
             }
-            let slot_offset = w.loc.slots[i].offset;
-            if new[..n] != pkt[slot_offset..slot_offset + n] {
-                packet::patch(pkt, &w.loc, i, &new[..n]);
-                changed = true;
-            }
+            packet::patch(pkt, &w.loc, i, &new[..n]);
+            changed = true;
         }
     }
     Outcome::Written(changed)
