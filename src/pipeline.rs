@@ -749,6 +749,52 @@ impl<'a, W: Write> Emitter<'a, W> {
             .out
             .lock()
             .map_err(|_| CliError::data("output lock poisoned"))?;
+        self.defrag_or_write(&mut *o, data, pkt, frag, outcome, washer, stats)
+    }
+
+    /// Write a whole washed batch in input order under one lock.
+    fn batch(
+        &mut self,
+        batch: &Batch,
+        washer: &mut Washer,
+        stats: &mut Stats,
+    ) -> Result<(), CliError> {
+        let mut o = self
+            .out
+            .lock()
+            .map_err(|_| CliError::data("output lock poisoned"))?;
+        for r in &batch.recs {
+            record(stats, r.outcome);
+            if !writes(r.outcome) {
+                continue;
+            }
+            let pkt = r.pkt.map(|(a, b, _)| a..b);
+            self.defrag_or_write(
+                &mut *o,
+                &batch.buf[r.start..r.end],
+                pkt,
+                r.frag.as_ref(),
+                r.outcome,
+                washer,
+                stats,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Write a unit that is to be written, through the defragmenter when it
+    /// is a fragment or fragments are held.
+    #[allow(clippy::too_many_arguments)]
+    fn defrag_or_write(
+        &mut self,
+        o: &mut W,
+        data: &[u8],
+        pkt: Option<Range<usize>>,
+        frag: Option<&FragInfo>,
+        outcome: Outcome,
+        washer: &mut Washer,
+        stats: &mut Stats,
+    ) -> Result<(), CliError> {
         let fragment = match (outcome, frag, pkt) {
             (Outcome::Written(_), Some(f), Some(r)) => Some((f, r)),
             _ => None,
@@ -939,6 +985,8 @@ fn parallel_main<W: Write>(
     let unparsed = plan.unparsed;
     let mut err = None;
     let mut em = Emitter::new(out);
+    // Batch N is written by this thread while the pool washes batch N + 1.
+    let mut washed: Option<Batch> = None;
     for msg in rx.iter() {
         let mut batch = match msg {
             Msg::Batch(b) => b,
@@ -947,27 +995,30 @@ fn parallel_main<W: Write>(
                 break;
             }
         };
-        wash_batch(pool, &mut batch, &mut workers, unparsed);
-        for r in &batch.recs {
-            let pkt = r.pkt.map(|(a, b, _)| a..b);
-            if let Err(e) = em.unit(
-                &batch.buf[r.start..r.end],
-                pkt,
-                r.frag.as_ref(),
-                r.outcome,
-                &mut plan.washer,
-                stats,
-            ) {
-                err = Some(e);
-                break;
+        let (b, ws) = (&mut batch, &mut workers);
+        let written = pool.in_place_scope(|s| {
+            s.spawn(move |_| wash_batch(pool, b, ws, unparsed));
+            match washed.take() {
+                Some(prev) => {
+                    let r = emit_batch(&mut em, &prev, &mut plan.washer, stats);
+                    recycle(prev, &back_tx);
+                    r
+                }
+                None => Ok(()),
             }
-        }
-        if err.is_some() {
+        });
+        washed = Some(batch);
+        if let Err(e) = written {
+            err = Some(e);
+            washed = None;
             break;
         }
-        batch.buf.clear();
-        batch.recs.clear();
-        let _ = back_tx.try_send(batch);
+    }
+    // Every batch before a read error is still written.
+    if let Some(prev) = washed.take() {
+        if let Err(e) = emit_batch(&mut em, &prev, &mut plan.washer, stats) {
+            err.get_or_insert(e);
+        }
     }
     // Dropping the receivers ends the reader thread; the scope joins it.
     drop(rx);
@@ -980,6 +1031,23 @@ fn parallel_main<W: Write>(
         Some(e) => Err(e),
         None => fin,
     }
+}
+
+/// Write one washed batch in input order.
+fn emit_batch<W: Write>(
+    em: &mut Emitter<'_, W>,
+    batch: &Batch,
+    washer: &mut Washer,
+    stats: &mut Stats,
+) -> Result<(), CliError> {
+    em.batch(batch, washer, stats)
+}
+
+/// Hand an emptied batch back to the reader for reuse.
+fn recycle(mut batch: Batch, back: &SyncSender<Batch>) {
+    batch.buf.clear();
+    batch.recs.clear();
+    let _ = back.try_send(batch);
 }
 
 fn read_batches<R: Read>(rd: &mut CaptureReader<R>, tx: SyncSender<Msg>, back: Receiver<Batch>) {
