@@ -203,22 +203,28 @@ impl<'a, 'o> Walker<'a, 'o> {
             return Ok(None);
         }
         let idx = u16::try_from(self.out.checksums.len()).map_err(|_| DropReason::TooDeep)?;
-        let mut c = Checksum {
+        // Built in place: assembling it on the stack with small stores and
+        // then copying it with wide loads stalls store forwarding.
+        self.out.checksums.push(Checksum {
             field,
             udp,
             parents: [Cover::default(); MAX_REGIONS],
             nparents: 0,
+        });
+        let Some(c) = self.out.checksums.last_mut() else {
+            return Ok(None);
         };
         for r in ctx.regions() {
             if field >= r.base && field + 2 <= r.end {
-                c.parents[c.nparents as usize] = Cover {
-                    ck: r.ck,
-                    odd: (field - r.base) % 2 == 1,
-                };
-                c.nparents += 1;
+                if let Some(p) = c.parents.get_mut(c.nparents as usize) {
+                    *p = Cover {
+                        ck: r.ck,
+                        odd: (field - r.base) % 2 == 1,
+                    };
+                    c.nparents += 1;
+                }
             }
         }
-        self.out.checksums.push(c);
         Ok(Some(idx))
     }
 
@@ -242,7 +248,15 @@ impl<'a, 'o> Walker<'a, 'o> {
         }
         let len = full.min(end - at);
         let truncated = len < full;
-        let mut s = Slot {
+        for r in ctx.regions() {
+            if at < r.end && at + len > r.base && (at < r.base || at + len > r.end) {
+                // Only UDP-Lite has a region ending inside the packet.
+                return Err(DropReason::Malformed(Layer::Udp));
+            }
+        }
+        let i = self.out.slots.len();
+        // Built in place (see `add_ck`).
+        self.out.slots.push(Slot {
             offset: at,
             family,
             len: len as u8,
@@ -256,23 +270,22 @@ impl<'a, 'o> Walker<'a, 'o> {
             truncated,
             cover: [Cover::default(); MAX_COVER],
             ncover: 0,
+        });
+        let Some(s) = self.out.slots.last_mut() else {
+            return Ok(None);
         };
         for r in ctx.regions() {
             if at >= r.end || at + len <= r.base {
                 continue;
             }
-            if at < r.base || at + len > r.end {
-                // Only UDP-Lite has a region ending inside the packet.
-                return Err(DropReason::Malformed(Layer::Udp));
+            if let Some(c) = s.cover.get_mut(s.ncover as usize) {
+                *c = Cover {
+                    ck: r.ck,
+                    odd: (at - r.base) % 2 == 1,
+                };
+                s.ncover += 1;
             }
-            s.cover[s.ncover as usize] = Cover {
-                ck: r.ck,
-                odd: (at - r.base) % 2 == 1,
-            };
-            s.ncover += 1;
         }
-        let i = self.out.slots.len();
-        self.out.slots.push(s);
         Ok(Some(i))
     }
 
