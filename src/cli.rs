@@ -100,6 +100,39 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
                 writeln!(out, "{r}").map_err(CliError::from)
             })?;
         }
+        Built::NonDeterministic(c) => {
+            let name = args.method.method.name();
+            if args.reverse {
+                for_each_line(stdin, |n, line| {
+                    let a = c.decrypt_hex(line).ok_or_else(|| {
+                        CliError::data(format!(
+                            "stdin line {n}: not an {name} ciphertext ({} hex digits)",
+                            2 * c.output_len()
+                        ))
+                    })?;
+                    writeln!(out, "{a}").map_err(CliError::from)
+                })?;
+            } else {
+                // A fresh random tweak per address, drawn in bulk.
+                let tl = c.tweak_len();
+                let mut tweaks = vec![0u8; tl * 4096];
+                let mut used = tweaks.len();
+                let mut text = String::new();
+                for_each_line(stdin, |n, line| {
+                    let a = method::parse_addr(line).ok_or_else(|| bad_line(n, line))?;
+                    if used == tweaks.len() {
+                        getrandom::fill(&mut tweaks).map_err(|e| {
+                            CliError::data(format!("cannot read the OS random generator: {e}"))
+                        })?;
+                        used = 0;
+                    }
+                    text.clear();
+                    c.encrypt_hex(a, &tweaks[used..used + tl], &mut text);
+                    used += tl;
+                    writeln!(out, "{text}").map_err(CliError::from)
+                })?;
+            }
+        }
         Built::Map {
             technique,
             info,

@@ -10,6 +10,7 @@ use ipwash_algorithms::cryptopan::CryptoPan;
 use ipwash_algorithms::enumerate::{Enumerate, Numbering};
 use ipwash_algorithms::ipcipher::{key_from_passphrase, IpCipher};
 use ipwash_algorithms::ipcrypt_det::IpcryptDeterministic;
+use ipwash_algorithms::ipcrypt_nd::{IpcryptNd, IpcryptNdx, NDX_OUTPUT_BYTES, ND_OUTPUT_BYTES};
 use ipwash_algorithms::ipcrypt_pfx::IpcryptPfx;
 use ipwash_algorithms::prefix_map::PrefixMap;
 use ipwash_algorithms::truncate::{TruncMode, Truncate};
@@ -38,6 +39,10 @@ pub enum Method {
     IpcryptPfx,
     /// draft-denis-ipcrypt deterministic mode: AES-128 on 16 bytes. IPv4 becomes 16 bytes.
     IpcryptDeterministic,
+    /// draft-denis-ipcrypt-nd: KIASU-BC, random 8-byte tweak; 24-byte hex output. `map` only.
+    IpcryptNd,
+    /// draft-denis-ipcrypt-ndx: AES-XTS, random 16-byte tweak; 32-byte hex output. `map` only.
+    IpcryptNdx,
 }
 
 impl Method {
@@ -52,6 +57,8 @@ impl Method {
             Method::Ipcipher => "ipcipher",
             Method::IpcryptPfx => "ipcrypt-pfx",
             Method::IpcryptDeterministic => "ipcrypt-deterministic",
+            Method::IpcryptNd => "ipcrypt-nd",
+            Method::IpcryptNdx => "ipcrypt-ndx",
         }
     }
 
@@ -59,8 +66,12 @@ impl Method {
     pub fn key_len(self) -> Option<usize> {
         match self {
             Method::Truncate | Method::Enumerate => None,
-            Method::Ipcipher | Method::IpcryptDeterministic => Some(16),
-            Method::PrefixMap | Method::Cryptopan | Method::Tsa | Method::IpcryptPfx => Some(32),
+            Method::Ipcipher | Method::IpcryptDeterministic | Method::IpcryptNd => Some(16),
+            Method::PrefixMap
+            | Method::Cryptopan
+            | Method::Tsa
+            | Method::IpcryptPfx
+            | Method::IpcryptNdx => Some(32),
         }
     }
 
@@ -73,6 +84,8 @@ impl Method {
                 | Method::Ipcipher
                 | Method::IpcryptPfx
                 | Method::IpcryptDeterministic
+                | Method::IpcryptNd
+                | Method::IpcryptNdx
         )
     }
 
@@ -81,7 +94,17 @@ impl Method {
         matches!(self, Method::Enumerate | Method::PrefixMap)
     }
 
-    /// Every method, for `bench` and the docs.
+    /// True when the output is an address of the same family, so the
+    /// technique can rewrite packets and C-DNS.
+    pub fn maps_addresses(self) -> bool {
+        !matches!(
+            self,
+            Method::IpcryptDeterministic | Method::IpcryptNd | Method::IpcryptNdx
+        )
+    }
+
+    /// Every address-producing method, for `bench` and the docs (the
+    /// non-deterministic ipcrypt modes produce ciphertexts, not addresses).
     pub const ALL: [Method; 8] = [
         Method::Truncate,
         Method::Enumerate,
@@ -110,8 +133,9 @@ pub struct MethodArgs {
     /// Technique to apply.
     #[arg(long, value_enum)]
     pub method: Method,
-    /// File holding the technique's key as hex (16 bytes for ipcipher and
-    /// ipcrypt-deterministic, 32 for the others). Make one with `ipwash keygen`.
+    /// File holding the technique's key as hex (16 bytes for ipcipher,
+    /// ipcrypt-deterministic and ipcrypt-nd, 32 for the others). Make one
+    /// with `ipwash keygen`.
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
     /// ipcipher only: derive the key from the passphrase in FILE
@@ -191,6 +215,77 @@ pub enum Built {
     /// ipcrypt-deterministic: IPv4 comes out as 16 bytes, so it only serves
     /// text (`map`), never packets.
     Deterministic(Box<IpcryptDeterministic>),
+    /// ipcrypt-nd / ipcrypt-ndx: a random tweak per address, hex ciphertext
+    /// out; text (`map`) only.
+    NonDeterministic(NdCipher),
+}
+
+/// The non-deterministic ipcrypt modes of draft-denis-ipcrypt.
+pub enum NdCipher {
+    /// KIASU-BC with an 8-byte tweak.
+    Nd(Box<IpcryptNd>),
+    /// AES-XTS with a 16-byte tweak.
+    Ndx(Box<IpcryptNdx>),
+}
+
+impl NdCipher {
+    /// Tweak bytes drawn per address.
+    pub fn tweak_len(&self) -> usize {
+        match self {
+            NdCipher::Nd(_) => 8,
+            NdCipher::Ndx(_) => 16,
+        }
+    }
+
+    /// Ciphertext bytes (tweak included) per address.
+    pub fn output_len(&self) -> usize {
+        match self {
+            NdCipher::Nd(_) => ND_OUTPUT_BYTES,
+            NdCipher::Ndx(_) => NDX_OUTPUT_BYTES,
+        }
+    }
+
+    /// Encrypt `a` under `tweak` (`tweak_len` bytes, random per address)
+    /// and write the lower-case hex ciphertext to `out`.
+    pub fn encrypt_hex(&self, a: IpAddr, tweak: &[u8], out: &mut String) {
+        let mut t16 = [0u8; 16];
+        let n = self.tweak_len().min(tweak.len());
+        t16[..n].copy_from_slice(&tweak[..n]);
+        let mut t8 = [0u8; 8];
+        t8.copy_from_slice(&t16[..8]);
+        match self {
+            NdCipher::Nd(c) => push_hex(out, &c.encrypt_with_tweak(a, t8)),
+            NdCipher::Ndx(c) => push_hex(out, &c.encrypt_with_tweak(a, t16)),
+        }
+    }
+
+    /// Decrypt a hex ciphertext; None when it is not hex of the right length.
+    pub fn decrypt_hex(&self, text: &str) -> Option<IpAddr> {
+        let text = text.trim();
+        if text.len() != 2 * self.output_len() {
+            return None;
+        }
+        let mut bytes = [0u8; NDX_OUTPUT_BYTES];
+        for (i, b) in bytes.iter_mut().take(self.output_len()).enumerate() {
+            *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(match self {
+            NdCipher::Nd(c) => {
+                let mut ct = [0u8; ND_OUTPUT_BYTES];
+                ct.copy_from_slice(&bytes[..ND_OUTPUT_BYTES]);
+                c.decrypt(&ct)
+            }
+            NdCipher::Ndx(c) => c.decrypt(&bytes),
+        })
+    }
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
 }
 
 fn need_key<const N: usize>(args: &MethodArgs) -> Result<Key<N>, UsageError> {
@@ -305,6 +400,12 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
         Method::IpcryptDeterministic => {
             Built::Deterministic(Box::new(IpcryptDeterministic::new(&need_key::<16>(args)?)))
         }
+        Method::IpcryptNd => Built::NonDeterministic(NdCipher::Nd(Box::new(IpcryptNd::new(
+            &need_key::<16>(args)?,
+        )))),
+        Method::IpcryptNdx => Built::NonDeterministic(NdCipher::Ndx(Box::new(IpcryptNdx::new(
+            &need_key::<32>(args)?,
+        )))),
     })
 }
 

@@ -181,6 +181,13 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
                  or `ipwash map` for text logs",
             ))
         }
+        Built::NonDeterministic(_) => {
+            return Err(CliError::usage(format!(
+                "{} turns each address into a hex ciphertext, which cannot fit an IP header; \
+                 use it with `ipwash map` for text logs",
+                args.method.method.name()
+            )))
+        }
     };
     let mut washer = Washer::new(technique);
     washer.info = info;

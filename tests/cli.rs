@@ -269,6 +269,8 @@ fn reverse_round_trip_100k_for_every_reversible_technique() {
         ("ipcrypt-pfx", &k32),
         ("ipcipher", &k16),
         ("ipcrypt-deterministic", &k16),
+        ("ipcrypt-nd", &k16),
+        ("ipcrypt-ndx", &k32),
     ] {
         let ks = key.to_str().unwrap();
         let fwd = run_ok(
@@ -490,4 +492,103 @@ fn keygen_writes_private_keys_of_the_right_length() {
     assert_ne!(a, b, "two keys from the OS generator differ");
     let o = run(&["keygen", "--method", "truncate"], b"");
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// The non-deterministic ipcrypt modes through `map`: every published
+/// ciphertext decrypts to its address with `--reverse`, and forward output
+/// is fresh hex of the right length each run that decrypts back.
+#[test]
+fn ipcrypt_nd_and_ndx_vectors_through_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, method, hex_len) in [
+        ("ipcrypt_nd.csv", "ipcrypt-nd", 48),
+        ("ipcrypt_ndx.csv", "ipcrypt-ndx", 64),
+    ] {
+        let (h, rows) = vectors(file);
+        let groups = by_key(
+            &rows,
+            col(&h, "key_hex"),
+            col(&h, "input"),
+            col(&h, "output_hex"),
+        );
+        assert!(!groups.is_empty(), "{file}: no rows");
+        for (i, (key, pairs)) in groups.iter().enumerate() {
+            let k = key_file(dir.path(), &format!("{method}{i}.key"), key);
+            let ks = k.to_str().unwrap();
+            // Published ciphertexts decrypt to their addresses.
+            let cts: String = pairs.iter().map(|(_, o)| format!("{o}\n")).collect();
+            let back = run_ok(
+                &["map", "--method", method, "--key-file", ks, "--reverse"],
+                cts.as_bytes(),
+            );
+            let back = String::from_utf8(back).unwrap();
+            let back: Vec<&str> = back.lines().collect();
+            assert_eq!(back.len(), pairs.len(), "{method}");
+            for ((inp, _), b) in pairs.iter().zip(&back) {
+                assert_eq!(norm(b), norm(inp), "{method} reverse of a vector");
+            }
+            // Forward: fresh tweaks, so two runs differ, and both decrypt.
+            let addrs: String = pairs.iter().map(|(a, _)| format!("{a}\n")).collect();
+            let run1 = run_ok(
+                &["map", "--method", method, "--key-file", ks],
+                addrs.as_bytes(),
+            );
+            let run2 = run_ok(
+                &["map", "--method", method, "--key-file", ks],
+                addrs.as_bytes(),
+            );
+            assert_ne!(run1, run2, "{method}: a random tweak per address");
+            for out in [&run1, &run2] {
+                let text = String::from_utf8(out.clone()).unwrap();
+                for l in text.lines() {
+                    assert_eq!(l.len(), hex_len, "{method}: {l}");
+                    assert!(l
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+                }
+                let back = run_ok(
+                    &["map", "--method", method, "--key-file", ks, "--reverse"],
+                    out,
+                );
+                let back = String::from_utf8(back).unwrap();
+                let n = back
+                    .lines()
+                    .zip(pairs)
+                    .filter(|(b, (a, _))| norm(b) == norm(a))
+                    .count();
+                assert_eq!(n, pairs.len(), "{method}: reverse after forward");
+            }
+        }
+        // A line that is not a ciphertext: exit 1 naming the line.
+        let k = key_file(dir.path(), "bad.key", &rows[0][col(&h, "key_hex")]);
+        let o = run(
+            &[
+                "map",
+                "--method",
+                method,
+                "--key-file",
+                k.to_str().unwrap(),
+                "--reverse",
+            ],
+            b"00\n",
+        );
+        assert_eq!(o.status.code(), Some(1), "{method}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("line 1"));
+        // Ciphertexts are not addresses: `wash` refuses with a usage error.
+        let o = run(
+            &[
+                "wash",
+                root().join("testdata/sample-dns.pcap").to_str().unwrap(),
+                "-o",
+                dir.path().join("x.pcap").to_str().unwrap(),
+                "--method",
+                method,
+                "--key-file",
+                k.to_str().unwrap(),
+            ],
+            b"",
+        );
+        assert_eq!(o.status.code(), Some(2), "{method}: wash refuses");
+        assert!(!dir.path().join("x.pcap").exists());
+    }
 }
