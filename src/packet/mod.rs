@@ -440,21 +440,38 @@ pub fn patch(pkt: &mut [u8], loc: &Located, slot: usize, new: &[u8]) {
     let mut old = [0u8; 16];
     old[..n].copy_from_slice(cur);
     cur.copy_from_slice(&new[..n]);
+    // One sum serves every covering checksum: odd alignment is the same sum
+    // byte-swapped (RFC 1071).
+    let even = delta_even(&old[..n], &new[..n]);
     for c in &s.cover[..s.ncover as usize] {
-        let d = delta(&old[..n], &new[..n], c.odd);
-        apply(pkt, loc, c.ck as usize, d, 0);
+        let d = if c.odd { even.swap_bytes() } else { even };
+        apply(pkt, loc, c.ck as usize, u32::from(d), 0);
     }
 }
 
 /// One's complement sum of the change from `old` to `new` (`~m + m'` of RFC
-/// 1624), where the first byte is the high byte of a word unless `odd`.
-fn delta(old: &[u8], new: &[u8], odd: bool) -> u32 {
-    let mut sum = 0u32;
-    for (i, (&o, &n)) in old.iter().zip(new).enumerate() {
-        let shift = if (i + odd as usize) % 2 == 0 { 8 } else { 0 };
-        sum += (0xffff - ((o as u32) << shift)) + ((n as u32) << shift);
+/// 1624) with the first byte as the high byte of a word, folded into
+/// 1..=0xffff (never 0, so both zeros of one's complement agree).
+fn delta_even(old: &[u8], new: &[u8]) -> u16 {
+    // Starting at 0xffff (a zero) keeps the sum positive.
+    let mut sum = 0xffffu32;
+    let mut o = old.chunks_exact(2);
+    let mut n = new.chunks_exact(2);
+    for (a, b) in (&mut o).zip(&mut n) {
+        sum += (0xffff - u32::from(u16::from_be_bytes([a[0], a[1]])))
+            + u32::from(u16::from_be_bytes([b[0], b[1]]));
     }
-    sum
+    if let (Some(&a), Some(&b)) = (o.remainder().first(), n.remainder().first()) {
+        sum += (0xffff - (u32::from(a) << 8)) + (u32::from(b) << 8);
+    }
+    fold(sum)
+}
+
+/// [`delta_even`] for data whose first byte is the high byte of a word
+/// unless `odd`.
+fn delta(old: &[u8], new: &[u8], odd: bool) -> u32 {
+    let d = delta_even(old, new);
+    u32::from(if odd { d.swap_bytes() } else { d })
 }
 
 fn fold(mut s: u32) -> u16 {

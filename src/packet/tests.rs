@@ -205,3 +205,33 @@ fn drop_reason_names_are_listed() {
         assert!(DropReason::ALL_NAMES.contains(&r.as_str()), "{r:?}");
     }
 }
+
+/// The byte-by-byte definition of the change sum, for either alignment.
+fn delta_bytewise(old: &[u8], new: &[u8], odd: bool) -> u16 {
+    let mut sum = 0u32;
+    for (i, (&o, &n)) in old.iter().zip(new).enumerate() {
+        let shift = if (i + odd as usize) % 2 == 0 { 8 } else { 0 };
+        sum += (0xffff - ((o as u32) << shift)) + ((n as u32) << shift);
+    }
+    fold(sum)
+}
+
+proptest! {
+    /// The word-wise sum, byte-swapped for odd alignment, equals the
+    /// byte-wise definition exactly (same representative of zero too).
+    #[test]
+    fn delta_matches_bytewise_definition(
+        pair in (1usize..=16).prop_flat_map(|n| (
+            proptest::collection::vec(any::<u8>(), n),
+            proptest::collection::vec(any::<u8>(), n),
+        )),
+        odd in any::<bool>(),
+    ) {
+        let (old, new) = pair;
+        prop_assert_eq!(delta(&old, &new, odd), u32::from(delta_bytewise(&old, &new, odd)));
+        prop_assert_eq!(delta(&old, &old, odd), u32::from(delta_bytewise(&old, &old, odd)));
+        let ones = vec![0xffu8; old.len()];
+        let zeros = vec![0u8; old.len()];
+        prop_assert_eq!(delta(&ones, &zeros, odd), u32::from(delta_bytewise(&ones, &zeros, odd)));
+    }
+}

@@ -12,12 +12,36 @@ use crate::wash::Side;
 
 type R<T> = Result<T, DropReason>;
 
-/// A checksum whose data covers the bytes `base..end`.
+/// A checksum whose data covers the bytes `base..end`. Offsets are stored
+/// as `u32` (records are far smaller) to keep [`Ctx`], which is copied per
+/// layer, small; an end past `u32::MAX` means "to the end of the packet".
 #[derive(Debug, Clone, Copy, Default)]
 struct Region {
     ck: u16,
-    base: usize,
-    end: usize,
+    base: u32,
+    end: u32,
+}
+
+impl Region {
+    fn new(ck: u16, base: usize, end: usize) -> Self {
+        Region {
+            ck,
+            base: u32::try_from(base).unwrap_or(u32::MAX),
+            end: u32::try_from(end).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn base(&self) -> usize {
+        self.base as usize
+    }
+
+    fn end(&self) -> usize {
+        if self.end == u32::MAX {
+            usize::MAX
+        } else {
+            self.end as usize
+        }
+    }
 }
 
 /// What the enclosing layers imply for the current one.
@@ -51,7 +75,7 @@ impl Ctx {
             .regions
             .get_mut(c.nreg as usize)
             .ok_or(DropReason::TooDeep)?;
-        *slot = Region { ck, base, end };
+        *slot = Region::new(ck, base, end);
         c.nreg += 1;
         Ok(c)
     }
@@ -215,11 +239,11 @@ impl<'a, 'o> Walker<'a, 'o> {
             return Ok(None);
         };
         for r in ctx.regions() {
-            if field >= r.base && field + 2 <= r.end {
+            if field >= r.base() && field + 2 <= r.end() {
                 if let Some(p) = c.parents.get_mut(c.nparents as usize) {
                     *p = Cover {
                         ck: r.ck,
-                        odd: (field - r.base) % 2 == 1,
+                        odd: (field - r.base()) % 2 == 1,
                     };
                     c.nparents += 1;
                 }
@@ -249,7 +273,7 @@ impl<'a, 'o> Walker<'a, 'o> {
         let len = full.min(end - at);
         let truncated = len < full;
         for r in ctx.regions() {
-            if at < r.end && at + len > r.base && (at < r.base || at + len > r.end) {
+            if at < r.end() && at + len > r.base() && (at < r.base() || at + len > r.end()) {
                 // Only UDP-Lite has a region ending inside the packet.
                 return Err(DropReason::Malformed(Layer::Udp));
             }
@@ -275,13 +299,13 @@ impl<'a, 'o> Walker<'a, 'o> {
             return Ok(None);
         };
         for r in ctx.regions() {
-            if at >= r.end || at + len <= r.base {
+            if at >= r.end() || at + len <= r.base() {
                 continue;
             }
             if let Some(c) = s.cover.get_mut(s.ncover as usize) {
                 *c = Cover {
                     ck: r.ck,
-                    odd: (at - r.base) % 2 == 1,
+                    odd: (at - r.base()) % 2 == 1,
                 };
                 s.ncover += 1;
             }
