@@ -383,8 +383,16 @@ impl<R: Read> CaptureReader<R> {
             });
         }
         let per_sec = if f.nanos { 1_000_000_000 } else { 1_000_000 };
-        let ts_sec = u64::from(sec) + u64::from(frac / per_sec);
-        let ts_nsec = (frac % per_sec) * (1_000_000_000 / per_sec);
+        let scale = if f.nanos { 1 } else { 1000 };
+        // A fraction of a second or more is unusual but valid: carry it.
+        let (ts_sec, ts_nsec) = if frac < per_sec {
+            (u64::from(sec), frac * scale)
+        } else {
+            (
+                u64::from(sec) + u64::from(frac / per_sec),
+                (frac % per_sec) * scale,
+            )
+        };
         self.packets += 1;
         let packet = PacketInfo {
             range: hlen..need,
