@@ -11,7 +11,10 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use ipwash::bench::{random_v4, random_v6, zipf_indices};
 use ipwash::pipeline::{AddrCache, DEFAULT_CACHE_ENTRIES};
 use ipwash_algorithms::cryptopan::CryptoPan;
@@ -64,6 +67,34 @@ fn pass_v6(map: &dyn AddrMap, zipf: bool, src: &[Ipv6Addr], buf: &mut [Ipv6Addr]
     }
 }
 
+type Pass<A> = fn(&dyn AddrMap, bool, &[A], &mut [A]);
+
+/// One family's benches: each distribution reported twice, in addresses
+/// and in address bytes (`width` bytes each).
+fn family<A: Clone + PartialEq>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    map: &dyn AddrMap,
+    fam: &str,
+    width: u64,
+    sets: [(&str, &Vec<A>); 2],
+    pass: Pass<A>,
+) {
+    for (dist, src) in sets {
+        let zipf = dist == "zipf";
+        for (id, tp) in [
+            (fam.to_string(), Throughput::Elements(N as u64)),
+            (format!("{fam}-bytes"), Throughput::Bytes(width * N as u64)),
+        ] {
+            g.throughput(tp);
+            g.bench_with_input(BenchmarkId::new(id, dist), src, |b, src| {
+                let mut buf = src.clone();
+                b.iter(|| pass(map, zipf, src, &mut buf));
+                assert!(buf.iter().zip(src.iter()).any(|(a, b)| a != b));
+            });
+        }
+    }
+}
+
 fn stateless(c: &mut Criterion, name: &str, map: Arc<dyn AddrMap>) {
     let mut g = c.benchmark_group(name);
     g.sample_size(10);
@@ -74,35 +105,22 @@ fn stateless(c: &mut Criterion, name: &str, map: Arc<dyn AddrMap>) {
     let r6 = random_v6(N, 3);
     let p6 = random_v6(DISTINCT, 4);
     let z6: Vec<Ipv6Addr> = z.iter().map(|&i| p6[i]).collect();
-    // The same work reported twice: in addresses and in address bytes.
-    for (dist, src) in [("random", &r4), ("zipf", &z4)] {
-        let zipf = dist == "zipf";
-        for (id, tp) in [
-            ("ipv4", Throughput::Elements(N as u64)),
-            ("ipv4-bytes", Throughput::Bytes(4 * N as u64)),
-        ] {
-            g.throughput(tp);
-            g.bench_with_input(BenchmarkId::new(id, dist), src, |b, src| {
-                let mut buf = src.clone();
-                b.iter(|| pass_v4(&*map, zipf, src, &mut buf));
-                assert!(buf.iter().zip(src.iter()).any(|(a, b)| a != b));
-            });
-        }
-    }
-    for (dist, src) in [("random", &r6), ("zipf", &z6)] {
-        let zipf = dist == "zipf";
-        for (id, tp) in [
-            ("ipv6", Throughput::Elements(N as u64)),
-            ("ipv6-bytes", Throughput::Bytes(16 * N as u64)),
-        ] {
-            g.throughput(tp);
-            g.bench_with_input(BenchmarkId::new(id, dist), src, |b, src| {
-                let mut buf = src.clone();
-                b.iter(|| pass_v6(&*map, zipf, src, &mut buf));
-                assert!(buf.iter().zip(src.iter()).any(|(a, b)| a != b));
-            });
-        }
-    }
+    family(
+        &mut g,
+        &*map,
+        "ipv4",
+        4,
+        [("random", &r4), ("zipf", &z4)],
+        pass_v4,
+    );
+    family(
+        &mut g,
+        &*map,
+        "ipv6",
+        16,
+        [("random", &r6), ("zipf", &z6)],
+        pass_v6,
+    );
     g.finish();
 }
 

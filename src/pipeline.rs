@@ -722,6 +722,15 @@ fn wash_capture<R: Read + Send, W: Write + Send>(
     }
 }
 
+/// One unit on its way out: its bytes, the packet's range in them, the
+/// fragment it is (if any) and what washing it gave.
+struct Piece<'d> {
+    data: &'d [u8],
+    pkt: Option<Range<usize>>,
+    frag: Option<&'d FragInfo>,
+    outcome: Outcome,
+}
+
 /// The output side: writes units in input order, routing IP fragments
 /// through the defragmenter so an ECS option in a later fragment is washed
 /// too (and groups that cannot be checked are dropped).
@@ -738,25 +747,22 @@ impl<'a, W: Write> Emitter<'a, W> {
         }
     }
 
-    /// Count and write one unit. `pkt` is the packet's range in `data`.
+    /// Count and write one unit.
     fn unit(
         &mut self,
-        data: &[u8],
-        pkt: Option<Range<usize>>,
-        frag: Option<&FragInfo>,
-        outcome: Outcome,
+        piece: Piece<'_>,
         washer: &mut Washer,
         stats: &mut Stats,
     ) -> Result<(), CliError> {
-        record(stats, outcome);
-        if !writes(outcome) {
+        record(stats, piece.outcome);
+        if !writes(piece.outcome) {
             return Ok(());
         }
         let mut o = self
             .out
             .lock()
             .map_err(|_| CliError::data("output lock poisoned"))?;
-        self.defrag_or_write(&mut *o, data, pkt, frag, outcome, washer, stats)
+        self.defrag_or_write(&mut *o, piece, washer, stats)
     }
 
     /// Write a whole washed batch in input order under one lock.
@@ -775,33 +781,32 @@ impl<'a, W: Write> Emitter<'a, W> {
             if !writes(r.outcome) {
                 continue;
             }
-            let pkt = r.pkt.map(|(a, b, _)| a..b);
-            self.defrag_or_write(
-                &mut *o,
-                &batch.buf[r.start..r.end],
-                pkt,
-                r.frag.as_ref(),
-                r.outcome,
-                washer,
-                stats,
-            )?;
+            let piece = Piece {
+                data: &batch.buf[r.start..r.end],
+                pkt: r.pkt.map(|(a, b, _)| a..b),
+                frag: r.frag.as_ref(),
+                outcome: r.outcome,
+            };
+            self.defrag_or_write(&mut *o, piece, washer, stats)?;
         }
         Ok(())
     }
 
     /// Write a unit that is to be written, through the defragmenter when it
     /// is a fragment or fragments are held.
-    #[allow(clippy::too_many_arguments)]
     fn defrag_or_write(
         &mut self,
         o: &mut W,
-        data: &[u8],
-        pkt: Option<Range<usize>>,
-        frag: Option<&FragInfo>,
-        outcome: Outcome,
+        piece: Piece<'_>,
         washer: &mut Washer,
         stats: &mut Stats,
     ) -> Result<(), CliError> {
+        let Piece {
+            data,
+            pkt,
+            frag,
+            outcome,
+        } = piece;
         let fragment = match (outcome, frag, pkt) {
             (Outcome::Written(_), Some(f), Some(r)) => Some((f, r)),
             _ => None,
@@ -912,14 +917,13 @@ fn wash_sequential<R: Read, W: Write>(
             }
         };
         let pkt = unit.packet.as_ref().map(|p| p.range.clone());
-        em.unit(
-            unit.data,
+        let piece = Piece {
+            data: unit.data,
             pkt,
-            w.loc.frag.as_ref(),
+            frag: w.loc.frag.as_ref(),
             outcome,
-            &mut plan.washer,
-            stats,
-        )?;
+        };
+        em.unit(piece, &mut plan.washer, stats)?;
     };
     // Whatever happened, release the held fragments so the output so far
     // stays complete and valid.
