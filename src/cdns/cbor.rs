@@ -63,90 +63,172 @@ pub(super) enum Extent {
 
 #[derive(Debug, Clone, Copy)]
 enum Frame {
-    /// A definite array or map: this many items still to come.
+    /// A definite array or map: this many items still to come. The
+    /// outermost level is `Items(1)`: the item being measured.
     Items(u64),
     /// An indefinite array or map (`None`) or string of this major type.
     Indef(Option<u8>),
 }
 
+/// Where an interrupted ([`Extent::Incomplete`]) walk stopped.
+#[derive(Debug, Clone, Copy)]
+struct Saved {
+    /// Start of the item being measured.
+    start: usize,
+    /// Head of the first item not yet complete.
+    at: usize,
+    /// The innermost open level (its parents are on the stack).
+    cur: Frame,
+}
+
 /// Reusable state for [`Walker::extent`].
 #[derive(Debug, Default)]
 pub(super) struct Walker {
+    /// Open levels outside the innermost one.
     stack: Vec<Frame>,
+    saved: Option<Saved>,
+}
+
+/// Read the `N`-byte big-endian argument following the head at `p`.
+#[inline(always)]
+fn arg_bytes<const N: usize>(buf: &[u8], p: usize) -> Option<[u8; N]> {
+    buf.get(p + 1..)?.first_chunk::<N>().copied()
 }
 
 impl Walker {
     /// Find the end of the data item starting at `buf[start]`.
     pub(super) fn extent(&mut self, buf: &[u8], start: usize) -> Extent {
         self.stack.clear();
-        let mut p = start;
-        loop {
-            let Some(&b) = buf.get(p) else {
+        self.saved = None;
+        self.walk(buf, start, start, Frame::Items(1))
+    }
+
+    /// Like [`Walker::extent`], but when the previous call was for the same
+    /// `start` and found the buffer too short, carry on from where it
+    /// stopped instead of walking the item again from its start. The bytes
+    /// `buf[start..]` seen by that call must be unchanged.
+    pub(super) fn extent_resume(&mut self, buf: &[u8], start: usize) -> Extent {
+        match self.saved.take() {
+            Some(s) if s.start == start && s.at <= buf.len() => self.walk(buf, start, s.at, s.cur),
+            _ => self.extent(buf, start),
+        }
+    }
+
+    /// The buffer lost its first `n` bytes: shift a saved walk with it.
+    pub(super) fn shift(&mut self, n: usize) {
+        self.saved = self.saved.and_then(|s| {
+            Some(Saved {
+                start: s.start.checked_sub(n)?,
+                at: s.at.checked_sub(n)?,
+                cur: s.cur,
+            })
+        });
+    }
+
+    fn walk(&mut self, buf: &[u8], start: usize, mut p: usize, mut cur: Frame) -> Extent {
+        macro_rules! incomplete {
+            ($at:expr) => {{
+                self.saved = Some(Saved {
+                    start,
+                    at: $at,
+                    cur,
+                });
                 return Extent::Incomplete;
+            }};
+        }
+        loop {
+            let at = p;
+            let Some(&b) = buf.get(p) else {
+                incomplete!(at);
             };
-            if b == 0xff {
-                match self.stack.last() {
-                    Some(Frame::Indef(_)) => {
-                        self.stack.pop();
+            let major = b >> 5;
+            let ai = b & 31;
+            if let Frame::Indef(m) = cur {
+                if b == 0xff {
+                    p += 1;
+                    match self.stack.pop() {
+                        Some(f) => cur = f,
+                        None => return Extent::Bad(at, "internal error: unbalanced walk"),
+                    }
+                } else if m.is_some_and(|m| major != m || ai == 31) {
+                    return Extent::Bad(at, "bad chunk in indefinite-length string");
+                }
+            } else if b == 0xff {
+                return Extent::Bad(at, "unexpected break");
+            }
+            if p == at {
+                // Not a break: one head (and string body) at `at`.
+                let arg = match ai {
+                    0..=23 => {
                         p += 1;
+                        u64::from(ai)
                     }
-                    _ => return Extent::Bad(p, "unexpected break"),
-                }
-            } else {
-                let major = b >> 5;
-                let ai = b & 31;
-                if let Some(Frame::Indef(Some(m))) = self.stack.last() {
-                    if major != *m || ai == 31 {
-                        return Extent::Bad(p, "bad chunk in indefinite-length string");
-                    }
-                }
-                let (arg, hlen) = match ai {
-                    0..=23 => (u64::from(ai), 1usize),
-                    24..=27 => {
-                        let n = 1usize << (ai - 24);
-                        let Some(bytes) = buf.get(p + 1..p + 1 + n) else {
-                            return Extent::Incomplete;
+                    24 => {
+                        let Some(x) = arg_bytes::<1>(buf, at) else {
+                            incomplete!(at);
                         };
-                        let v = bytes.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x));
-                        (v, 1 + n)
+                        p += 2;
+                        u64::from(x[0])
                     }
-                    31 => (0, 1),
-                    _ => return Extent::Bad(p, "reserved additional information"),
+                    25 => {
+                        let Some(x) = arg_bytes::<2>(buf, at) else {
+                            incomplete!(at);
+                        };
+                        p += 3;
+                        u64::from(u16::from_be_bytes(x))
+                    }
+                    26 => {
+                        let Some(x) = arg_bytes::<4>(buf, at) else {
+                            incomplete!(at);
+                        };
+                        p += 5;
+                        u64::from(u32::from_be_bytes(x))
+                    }
+                    27 => {
+                        let Some(x) = arg_bytes::<8>(buf, at) else {
+                            incomplete!(at);
+                        };
+                        p += 9;
+                        u64::from_be_bytes(x)
+                    }
+                    31 => {
+                        p += 1;
+                        match major {
+                            0 | 1 => return Extent::Bad(at, "indefinite-length integer"),
+                            2 | 3 => {
+                                self.stack.push(cur);
+                                cur = Frame::Indef(Some(major));
+                            }
+                            4 | 5 => {
+                                self.stack.push(cur);
+                                cur = Frame::Indef(None);
+                            }
+                            6 => return Extent::Bad(at, "indefinite-length tag"),
+                            // 0xff, handled above.
+                            _ => return Extent::Bad(at, "unexpected break"),
+                        }
+                        continue;
+                    }
+                    _ => return Extent::Bad(at, "reserved additional information"),
                 };
-                let indef = ai == 31;
                 match major {
-                    0 | 1 => {
-                        if indef {
-                            return Extent::Bad(p, "indefinite-length integer");
-                        }
-                        p += hlen;
-                    }
+                    0 | 1 => {}
                     2 | 3 => {
-                        if indef {
-                            p += 1;
-                            self.stack.push(Frame::Indef(Some(major)));
-                            continue;
-                        }
                         if arg > MAX_STRING {
-                            return Extent::Bad(p, "string longer than 1 GiB");
+                            return Extent::Bad(at, "string longer than 1 GiB");
                         }
-                        let end = p + hlen + arg as usize;
-                        let Some(body) = buf.get(p + hlen..end) else {
-                            return Extent::Incomplete;
+                        let end = p.saturating_add(arg as usize);
+                        let Some(body) = buf.get(p..end) else {
+                            incomplete!(at);
                         };
                         // Text must be UTF-8 (each chunk on its own), or
                         // the output would not be valid CBOR either.
-                        if major == 3 && std::str::from_utf8(body).is_err() {
-                            return Extent::Bad(p, "text string is not UTF-8");
+                        if major == 3 && !body.is_ascii() && std::str::from_utf8(body).is_err() {
+                            return Extent::Bad(at, "text string is not UTF-8");
                         }
                         p = end;
                     }
                     4 | 5 => {
-                        p += hlen;
-                        if indef {
-                            self.stack.push(Frame::Indef(None));
-                            continue;
-                        }
                         let n = if major == 5 {
                             match arg.checked_mul(2) {
                                 Some(n) => n,
@@ -156,42 +238,29 @@ impl Walker {
                             arg
                         };
                         if n > 0 {
-                            self.stack.push(Frame::Items(n));
+                            self.stack.push(cur);
+                            cur = Frame::Items(n);
                             continue;
                         }
                     }
-                    6 => {
-                        if indef {
-                            return Extent::Bad(p, "indefinite-length tag");
-                        }
-                        // The tagged item follows; the tag itself is not an item.
-                        p += hlen;
-                        continue;
-                    }
+                    // The tagged item follows; the tag itself is not an item.
+                    6 => continue,
                     _ => {
-                        if indef {
-                            return Extent::Bad(p, "unexpected break");
-                        }
                         if ai == 24 && arg < 32 {
-                            return Extent::Bad(p, "badly encoded simple value");
+                            return Extent::Bad(at, "badly encoded simple value");
                         }
-                        p += hlen;
                     }
                 }
             }
             // One item finished at the current level.
-            loop {
-                match self.stack.last_mut() {
+            while let Frame::Items(n) = &mut cur {
+                *n -= 1;
+                if *n != 0 {
+                    break;
+                }
+                match self.stack.pop() {
+                    Some(f) => cur = f,
                     None => return Extent::Done(p - start),
-                    Some(Frame::Items(n)) => {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.stack.pop();
-                            continue;
-                        }
-                        break;
-                    }
-                    Some(Frame::Indef(_)) => break,
                 }
             }
         }
@@ -444,6 +513,45 @@ mod tests {
         assert_eq!(ext(&item), Extent::Done(item.len()));
         for cut in 0..item.len() {
             assert_eq!(ext(&item[..cut]), Extent::Incomplete, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn extent_resumes_after_more_input() {
+        let items: [&[u8]; 4] = [
+            &[
+                0x9f, 0xa2, 0x01, 0x44, 1, 2, 3, 4, 0x20, 0x7f, 0x61, b'a', 0xff, 0x19, 1, 0, 0xff,
+            ],
+            &[
+                0xbf, 1, 0x5f, 0x41, 0, 0xff, 0xc1, 0x83, 0x18, 30, 0x80, 0xa0, 0xff,
+            ],
+            // Malformed: the resumed walk finds the same fault.
+            &[0x82, 0x01, 0x5f, 0x61, 0x41, 0xff],
+            &[0x9f, 0x82, 0x00, 0x62, 0xc3, 0x28, 0xff],
+        ];
+        for item in items {
+            let want = ext(item);
+            for cut in 0..item.len() {
+                // A prefix of junk before the item, then dropped.
+                let mut buf = vec![0xffu8; 3];
+                buf.extend_from_slice(&item[..cut]);
+                let mut w = Walker::default();
+                let first = w.extent(&buf, 3);
+                if matches!(want, Extent::Bad(..)) && matches!(first, Extent::Bad(..)) {
+                    // The fault is inside the prefix already.
+                    continue;
+                }
+                assert_eq!(first, Extent::Incomplete, "cut {cut}");
+                buf.drain(..2);
+                w.shift(2);
+                buf.extend_from_slice(&item[cut..]);
+                let got = w.extent_resume(&buf, 1);
+                let got = match got {
+                    Extent::Bad(at, m) => Extent::Bad(at - 1, m),
+                    g => g,
+                };
+                assert_eq!(got, want, "cut {cut}");
+            }
         }
     }
 
