@@ -95,6 +95,46 @@ fn arg_bytes<const N: usize>(buf: &[u8], p: usize) -> Option<[u8; N]> {
     buf.get(p + 1..)?.first_chunk::<N>().copied()
 }
 
+/// The head at `buf[p]` if it has a definite argument and is complete:
+/// (major type, argument, position after the head). `None` for anything
+/// else, which the callers hand to the general (minicbor or walk) path.
+#[inline(always)]
+fn head(buf: &[u8], p: usize) -> Option<(u8, u64, usize)> {
+    let b = *buf.get(p)?;
+    let major = b >> 5;
+    match b & 31 {
+        ai @ 0..=23 => Some((major, u64::from(ai), p + 1)),
+        24 => Some((major, u64::from(*buf.get(p + 1)?), p + 2)),
+        25 => Some((
+            major,
+            u64::from(u16::from_be_bytes(arg_bytes(buf, p)?)),
+            p + 3,
+        )),
+        26 => Some((
+            major,
+            u64::from(u32::from_be_bytes(arg_bytes(buf, p)?)),
+            p + 5,
+        )),
+        27 => Some((major, u64::from_be_bytes(arg_bytes(buf, p)?), p + 9)),
+        _ => None,
+    }
+}
+
+/// Where the definite-length string with head at `buf[p]` ends, if it fits
+/// in `buf` (and, for text, is UTF-8).
+#[inline(always)]
+fn string_end(buf: &[u8], major: u8, arg: u64, body: usize) -> Option<usize> {
+    if arg > MAX_STRING {
+        return None;
+    }
+    let end = body.checked_add(arg as usize)?;
+    let s = buf.get(body..end)?;
+    if major == 3 && !s.is_ascii() && std::str::from_utf8(s).is_err() {
+        return None;
+    }
+    Some(end)
+}
+
 impl Walker {
     /// Find the end of the data item starting at `buf[start]`.
     pub(super) fn extent(&mut self, buf: &[u8], start: usize) -> Extent {
@@ -267,7 +307,26 @@ impl Walker {
     }
 
     /// Skip the (already known well-formed) item at the decoder's position.
+    #[inline]
     pub(super) fn skip(&mut self, d: &mut Decoder<'_>) -> PResult<()> {
+        let pos = d.position();
+        // Integers and definite strings: no walk needed.
+        if let Some((major, arg, body)) = head(d.input(), pos) {
+            let end = match major {
+                0 | 1 => Some(body),
+                2 | 3 => string_end(d.input(), major, arg, body),
+                _ => None,
+            };
+            if let Some(end) = end {
+                d.set_position(end);
+                return Ok(());
+            }
+        }
+        self.skip_walk(d)
+    }
+
+    #[inline(never)]
+    fn skip_walk(&mut self, d: &mut Decoder<'_>) -> PResult<()> {
         let pos = d.position();
         match self.extent(d.input(), pos) {
             Extent::Done(n) => {
@@ -319,6 +378,9 @@ impl Seq {
     /// Start walking the array at the decoder's position.
     pub(super) fn array(d: &mut Decoder<'_>) -> PResult<Seq> {
         let hdr = d.position();
+        if let Some(s) = Seq::fast(d, 4) {
+            return Ok(s);
+        }
         let len = d.array()?;
         Ok(Seq::start(hdr, d.position(), len))
     }
@@ -326,8 +388,30 @@ impl Seq {
     /// Start walking the map at the decoder's position.
     pub(super) fn map(d: &mut Decoder<'_>) -> PResult<Seq> {
         let hdr = d.position();
+        if let Some(s) = Seq::fast(d, 5) {
+            return Ok(s);
+        }
         let len = d.map()?;
         Ok(Seq::start(hdr, d.position(), len))
+    }
+
+    /// An array (major 4) or map (5) head read without minicbor; `None`
+    /// leaves the decoder where it was.
+    #[inline(always)]
+    fn fast(d: &mut Decoder<'_>, want: u8) -> Option<Seq> {
+        let hdr = d.position();
+        let b = *d.input().get(hdr)?;
+        if b == (want << 5) | 31 {
+            d.set_position(hdr + 1);
+            return Some(Seq::start(hdr, hdr + 1, None));
+        }
+        match head(d.input(), hdr)? {
+            (m, n, body) if m == want => {
+                d.set_position(body);
+                Some(Seq::start(hdr, body, Some(n)))
+            }
+            _ => None,
+        }
     }
 
     fn start(hdr: usize, body: usize, len: Option<u64>) -> Seq {
@@ -342,6 +426,7 @@ impl Seq {
 
     /// True when another item (or key/value pair) follows; at the end the
     /// break byte, if any, is consumed and `end` is set.
+    #[inline]
     pub(super) fn next(&mut self, d: &mut Decoder<'_>) -> PResult<bool> {
         match self.len {
             Some(_) => {
@@ -354,21 +439,54 @@ impl Seq {
                 }
             }
             None => {
-                if d.datatype()? == Type::Break {
-                    self.end = d.position();
-                    d.set_position(self.end + 1);
-                    Ok(false)
-                } else {
-                    Ok(true)
+                let pos = d.position();
+                match d.input().get(pos) {
+                    Some(0xff) => {
+                        self.end = pos;
+                        d.set_position(pos + 1);
+                        Ok(false)
+                    }
+                    Some(_) => Ok(true),
+                    None => self.next_slow(d),
                 }
             }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn next_slow(&mut self, d: &mut Decoder<'_>) -> PResult<bool> {
+        if d.datatype()? == Type::Break {
+            self.end = d.position();
+            d.set_position(self.end + 1);
+            Ok(false)
+        } else {
+            Ok(true)
         }
     }
 }
 
 /// Read a map key: `Some` for an integer key that fits an `i64`, `None`
 /// (after skipping it) for anything else.
+#[inline]
 pub(super) fn key(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Option<i64>> {
+    let pos = d.position();
+    match head(d.input(), pos) {
+        Some((0, n, end)) => {
+            d.set_position(end);
+            Ok(i64::try_from(n).ok())
+        }
+        Some((1, n, end)) => {
+            d.set_position(end);
+            // -1 - n, when it fits an i64.
+            Ok(i64::try_from(n).ok().map(|n| -1 - n))
+        }
+        _ => key_slow(d, w),
+    }
+}
+
+#[inline(never)]
+fn key_slow(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Option<i64>> {
     match d.datatype()? {
         Type::U8 | Type::U16 | Type::U32 | Type::U64 => Ok(i64::try_from(d.u64()?).ok()),
         Type::I8 | Type::I16 | Type::I32 | Type::I64 | Type::Int => {
@@ -390,7 +508,19 @@ pub(super) struct Uint {
 }
 
 /// Read an unsigned integer, remembering where it is.
+#[inline]
 pub(super) fn uint(d: &mut Decoder<'_>, what: &str) -> PResult<Uint> {
+    let pos = d.position();
+    if let Some((0, value, end)) = head(d.input(), pos) {
+        d.set_position(end);
+        return Ok(Uint { value, pos, end });
+    }
+    uint_slow(d, what)
+}
+
+#[cold]
+#[inline(never)]
+fn uint_slow(d: &mut Decoder<'_>, what: &str) -> PResult<Uint> {
     let pos = d.position();
     match d.datatype()? {
         Type::U8 | Type::U16 | Type::U32 | Type::U64 => Ok(Uint {
@@ -419,6 +549,17 @@ impl Bstr {
 /// Read a definite-length byte string if one is at the decoder's position;
 /// otherwise skip the item and return `None`.
 pub(super) fn bstr(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Option<Bstr>> {
+    let hdr = d.position();
+    if let Some((2, n, start)) = head(d.input(), hdr) {
+        if let Some(end) = string_end(d.input(), 2, n, start) {
+            d.set_position(end);
+            return Ok(Some(Bstr {
+                hdr,
+                start,
+                len: end - start,
+            }));
+        }
+    }
     if d.datatype()? == Type::Bytes {
         let hdr = d.position();
         let b = d.bytes()?;
