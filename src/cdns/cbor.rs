@@ -81,6 +81,24 @@ struct Saved {
     cur: Frame,
 }
 
+/// For each initial byte, the whole length of an integer (any argument
+/// width) or of a byte string shorter than 24 bytes; 0 for anything else.
+static SHORT: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x58 {
+        let ai = b & 31;
+        t[b] = match ai {
+            0..=23 if b >= 0x40 => 1 + ai as u8,
+            0..=23 => 1,
+            24..=27 if b < 0x40 => 1 + (1 << (ai - 24)),
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Reusable state for [`Walker::extent`].
 #[derive(Debug, Default)]
 pub(super) struct Walker {
@@ -183,7 +201,15 @@ impl Walker {
             };
             let major = b >> 5;
             let ai = b & 31;
-            if let Frame::Indef(m) = cur {
+            let short = usize::from(SHORT[usize::from(b)]);
+            if short != 0 && !matches!(cur, Frame::Indef(Some(_))) {
+                // An integer or a short byte string: no checks beyond its
+                // length.
+                if buf.len() - p < short {
+                    incomplete!(at);
+                }
+                p += short;
+            } else if let Frame::Indef(m) = cur {
                 if b == 0xff {
                     p += 1;
                     match self.stack.pop() {
@@ -197,7 +223,8 @@ impl Walker {
                 return Extent::Bad(at, "unexpected break");
             }
             if p == at {
-                // Not a break: one head (and string body) at `at`.
+                // Not a break or short item: one head (and string body) at
+                // `at`.
                 let arg = match ai {
                     0..=23 => {
                         p += 1;
@@ -307,8 +334,22 @@ impl Walker {
     }
 
     /// Skip the (already known well-formed) item at the decoder's position.
-    #[inline]
+    #[inline(always)]
     pub(super) fn skip(&mut self, d: &mut Decoder<'_>) -> PResult<()> {
+        let pos = d.position();
+        let buf = d.input();
+        if let Some(&b) = buf.get(pos) {
+            let n = usize::from(SHORT[usize::from(b)]);
+            if n != 0 && buf.len() - pos >= n {
+                d.set_position(pos + n);
+                return Ok(());
+            }
+        }
+        self.skip_long(d)
+    }
+
+    #[inline(never)]
+    fn skip_long(&mut self, d: &mut Decoder<'_>) -> PResult<()> {
         let pos = d.position();
         // Integers and definite strings: no walk needed.
         if let Some((major, arg, body)) = head(d.input(), pos) {
@@ -325,6 +366,7 @@ impl Walker {
         self.skip_walk(d)
     }
 
+    #[cold]
     #[inline(never)]
     fn skip_walk(&mut self, d: &mut Decoder<'_>) -> PResult<()> {
         let pos = d.position();
@@ -386,11 +428,18 @@ impl Seq {
     }
 
     /// Start walking the map at the decoder's position.
+    #[inline(always)]
     pub(super) fn map(d: &mut Decoder<'_>) -> PResult<Seq> {
-        let hdr = d.position();
         if let Some(s) = Seq::fast(d, 5) {
             return Ok(s);
         }
+        Seq::map_slow(d)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn map_slow(d: &mut Decoder<'_>) -> PResult<Seq> {
+        let hdr = d.position();
         let len = d.map()?;
         Ok(Seq::start(hdr, d.position(), len))
     }
@@ -426,7 +475,7 @@ impl Seq {
 
     /// True when another item (or key/value pair) follows; at the end the
     /// break byte, if any, is consumed and `end` is set.
-    #[inline]
+    #[inline(always)]
     pub(super) fn next(&mut self, d: &mut Decoder<'_>) -> PResult<bool> {
         match self.len {
             Some(_) => {
@@ -468,7 +517,7 @@ impl Seq {
 
 /// Read a map key: `Some` for an integer key that fits an `i64`, `None`
 /// (after skipping it) for anything else.
-#[inline]
+#[inline(always)]
 pub(super) fn key(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Option<i64>> {
     let pos = d.position();
     match head(d.input(), pos) {
@@ -508,7 +557,7 @@ pub(super) struct Uint {
 }
 
 /// Read an unsigned integer, remembering where it is.
-#[inline]
+#[inline(always)]
 pub(super) fn uint(d: &mut Decoder<'_>, what: &str) -> PResult<Uint> {
     let pos = d.position();
     if let Some((0, value, end)) = head(d.input(), pos) {
