@@ -99,6 +99,14 @@ static SHORT: [u8; 256] = {
     t
 };
 
+/// The length of the integer or short byte string at `buf[p]` if there is
+/// one and it is complete.
+#[inline(always)]
+fn short_at(buf: &[u8], p: usize) -> Option<usize> {
+    let n = usize::from(SHORT[usize::from(*buf.get(p)?)]);
+    (n != 0 && buf.len() - p >= n).then_some(n)
+}
+
 /// Reusable state for [`Walker::extent`].
 #[derive(Debug, Default)]
 pub(super) struct Walker {
@@ -195,6 +203,23 @@ impl Walker {
             }};
         }
         loop {
+            // Runs of integers and short byte strings (most of a block) in
+            // a map or array, up to the last item of a definite one.
+            match &mut cur {
+                Frame::Indef(None) => {
+                    while let Some(n) = short_at(buf, p) {
+                        p += n;
+                    }
+                }
+                Frame::Items(left) => {
+                    while *left > 1 {
+                        let Some(n) = short_at(buf, p) else { break };
+                        p += n;
+                        *left -= 1;
+                    }
+                }
+                Frame::Indef(Some(_)) => {}
+            }
             let at = p;
             let Some(&b) = buf.get(p) else {
                 incomplete!(at);
