@@ -573,6 +573,65 @@ fn key_slow(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Option<i64>> {
     }
 }
 
+/// Fast path for the many small maps of a block (one per Q/R item): a map
+/// whose keys are all unsigned integers below 24 in one byte, starting at
+/// `buf[p]`. Calls `f(key, value)` for every unsigned value, in order
+/// (other values are skipped, walked if need be), and returns
+/// the position after the map. Returns `None` (the caller then walks the
+/// map the general way from `p`, so `f` must have no lasting effect) for
+/// any other map, when a key in `want` (bit `k` for key `k`) has a value
+/// that is not an unsigned integer, when `f` returns false, or when the
+/// map is not complete in `buf`.
+#[inline(always)]
+pub(super) fn flat_map(
+    buf: &[u8],
+    p: usize,
+    w: &mut Walker,
+    want: u32,
+    mut f: impl FnMut(u8, Uint) -> bool,
+) -> Option<usize> {
+    let b = *buf.get(p)?;
+    let (mut left, indef) = match b {
+        0xa0..=0xb7 => (u32::from(b & 31), false),
+        0xbf => (u32::MAX, true),
+        _ => return None,
+    };
+    let mut q = p + 1;
+    loop {
+        if !indef {
+            if left == 0 {
+                return Some(q);
+            }
+            left -= 1;
+        }
+        let k = *buf.get(q)?;
+        if k == 0xff && indef {
+            return Some(q + 1);
+        }
+        if k >= 24 {
+            return None;
+        }
+        q += 1;
+        let v = *buf.get(q)?;
+        if v < 0x1c {
+            let (_, value, end) = head(buf, q)?;
+            if !f(k, Uint { value, pos: q, end }) {
+                return None;
+            }
+            q = end;
+        } else if want & (1 << k) != 0 {
+            return None;
+        } else if let Some(n) = short_at(buf, q) {
+            q += n;
+        } else {
+            match w.extent(buf, q) {
+                Extent::Done(n) => q += n,
+                _ => return None,
+            }
+        }
+    }
+}
+
 /// An unsigned integer and the byte range of its encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Uint {
@@ -956,6 +1015,43 @@ mod tests {
             ext(&[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
             Extent::Bad(..)
         ));
+    }
+
+    #[test]
+    fn flat_map_fast_path_and_refusals() {
+        let run = |b: &[u8], want: u32| {
+            let mut got = Vec::new();
+            let end = flat_map(b, 0, &mut Walker::default(), want, |k, u| {
+                got.push((k, u.value, u.pos, u.end));
+                true
+            });
+            end.map(|e| (e, got))
+        };
+        // Indefinite: key 1 = 0x1234, key 2 = bytes, key 3 = nested map
+        // (walked), key 4 = -1.
+        let b = [
+            0xbf, 0x01, 0x19, 0x12, 0x34, 0x02, 0x42, 9, 9, 0x03, 0xa1, 0x00, 0x9f, 0xff, 0x04,
+            0x20, 0xff, 0x00,
+        ];
+        assert_eq!(run(&b, 0b10), Some((17, vec![(1, 0x1234, 2, 5)])));
+        // Definite, with the value of a wanted key not an unsigned integer.
+        let b = [0xa2, 0x00, 0x05, 0x01, 0x20];
+        assert_eq!(run(&b, 0b01), Some((5, vec![(0, 5, 2, 3)])));
+        assert_eq!(run(&b, 0b10), None);
+        // Keys that are not small unsigned integers, not a map, cut short,
+        // malformed nested value.
+        assert_eq!(run(&[0xa1, 0x18, 0x18, 0x00], 0), None);
+        assert_eq!(run(&[0xa1, 0x20, 0x00], 0), None);
+        assert_eq!(run(&[0x81, 0x00], 0), None);
+        assert_eq!(run(&[0xbf, 0x01, 0x02], 0), None);
+        assert_eq!(run(&[0xa1, 0x01], 0), None);
+        assert_eq!(run(&[0xa1, 0x01, 0x81, 0xff], 0), None);
+        // Refused by the callback.
+        let b = [0xa1, 0x00, 0x00];
+        assert_eq!(
+            flat_map(&b, 0, &mut Walker::default(), 0, |_, _| false),
+            None
+        );
     }
 
     #[test]
