@@ -99,6 +99,33 @@ static SHORT: [u8; 256] = {
     t
 };
 
+/// For each two bytes `b0 b1`: when `b0` is a one-byte integer (or empty
+/// byte string) and `b1` starts an integer or short byte string as in
+/// [`SHORT`], the length of the two items together (a map key and its
+/// value, typically); else 0. Reading two items per step halves the chain
+/// of dependent loads in the walk.
+static PAIR: [u8; 65536] = {
+    let mut t = [0u8; 65536];
+    let mut i = 0;
+    while i < 65536 {
+        let (b0, b1) = (i >> 8, i & 0xff);
+        if SHORT[b0] == 1 && SHORT[b1] != 0 {
+            t[i] = 1 + SHORT[b1];
+        }
+        i += 1;
+    }
+    t
+};
+
+/// The length of the two items (see [`PAIR`]) at `buf[p]` if they are
+/// there and complete.
+#[inline(always)]
+fn pair_at(buf: &[u8], p: usize) -> Option<usize> {
+    let x = buf.get(p..)?.first_chunk::<2>()?;
+    let n = usize::from(PAIR[usize::from(u16::from_be_bytes(*x))]);
+    (n != 0 && buf.len() - p >= n).then_some(n)
+}
+
 /// The length of the integer or short byte string at `buf[p]` if there is
 /// one and it is complete.
 #[inline(always)]
@@ -206,12 +233,21 @@ impl Walker {
             // Runs of integers and short byte strings (most of a block) in
             // a map or array, up to the last item of a definite one.
             match &mut cur {
-                Frame::Indef(None) => {
-                    while let Some(n) = short_at(buf, p) {
+                Frame::Indef(None) => loop {
+                    if let Some(n) = pair_at(buf, p) {
                         p += n;
+                    } else if let Some(n) = short_at(buf, p) {
+                        p += n;
+                    } else {
+                        break;
                     }
-                }
+                },
                 Frame::Items(left) => {
+                    while *left > 2 {
+                        let Some(n) = pair_at(buf, p) else { break };
+                        p += n;
+                        *left -= 2;
+                    }
                     while *left > 1 {
                         let Some(n) = short_at(buf, p) else { break };
                         p += n;
