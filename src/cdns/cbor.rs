@@ -611,13 +611,13 @@ fn key_slow(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Option<i64>> {
 
 /// Fast path for the many small maps of a block (one per Q/R item): a map
 /// whose keys are all unsigned integers below 24 in one byte, starting at
-/// `buf[p]`. Calls `f(key, value)` for every unsigned value, in order
-/// (other values are skipped, walked if need be), and returns
-/// the position after the map. Returns `None` (the caller then walks the
-/// map the general way from `p`, so `f` must have no lasting effect) for
-/// any other map, when a key in `want` (bit `k` for key `k`) has a value
-/// that is not an unsigned integer, when `f` returns false, or when the
-/// map is not complete in `buf`.
+/// `buf[p]`. Calls `f(key, value)` for every key in `want` (bit `k` for
+/// key `k`), in order; the values of other keys are skipped (walked if need
+/// be). Returns the position after the map, or `None` (the caller then
+/// walks the map the general way from `p`, so `f` must have no lasting
+/// effect) for any other map, when a key in `want` has a value that is not
+/// an unsigned integer, when `f` returns false, or when the map is not
+/// complete in `buf`.
 #[inline(always)]
 pub(super) fn flat_map(
     buf: &[u8],
@@ -647,23 +647,28 @@ pub(super) fn flat_map(
         if k >= 24 {
             return None;
         }
-        q += 1;
-        let v = *buf.get(q)?;
-        if v < 0x1c {
-            let (_, value, end) = head(buf, q)?;
-            if !f(k, Uint { value, pos: q, end }) {
+        if want & (1 << k) == 0 {
+            // Key and value not wanted: skipped, in one step when short.
+            if let Some(n) = pair_at(buf, q) {
+                q += n;
+                continue;
+            }
+            q += 1;
+            if let Some(n) = short_at(buf, q) {
+                q += n;
+            } else {
+                match w.extent(buf, q) {
+                    Extent::Done(n) => q += n,
+                    _ => return None,
+                }
+            }
+        } else {
+            q += 1;
+            let (major, value, end) = head(buf, q)?;
+            if major != 0 || !f(k, Uint { value, pos: q, end }) {
                 return None;
             }
             q = end;
-        } else if want & (1 << k) != 0 {
-            return None;
-        } else if let Some(n) = short_at(buf, q) {
-            q += n;
-        } else {
-            match w.extent(buf, q) {
-                Extent::Done(n) => q += n,
-                _ => return None,
-            }
         }
     }
 }
@@ -1084,10 +1089,9 @@ mod tests {
         assert_eq!(run(&[0xa1, 0x01, 0x81, 0xff], 0), None);
         // Refused by the callback.
         let b = [0xa1, 0x00, 0x00];
-        assert_eq!(
-            flat_map(&b, 0, &mut Walker::default(), 0, |_, _| false),
-            None
-        );
+        let refuse = |want| flat_map(&b, 0, &mut Walker::default(), want, |_, _| false);
+        assert_eq!(refuse(1), None);
+        assert_eq!(refuse(0), Some(3));
     }
 
     #[test]
