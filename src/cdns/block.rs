@@ -17,7 +17,9 @@ use std::collections::HashMap;
 
 use minicbor::decode::Decoder;
 
-use super::cbor::{bstr, key, put_head, uint, Bad, Bstr, Edits, PResult, Seq, Uint, Walker};
+use super::cbor::{
+    bstr, flat_map, key, put_head, uint, Bad, Bstr, Edits, PResult, Seq, Uint, Walker,
+};
 use super::preamble::Params;
 use super::{CdnsOptions, CdnsStats};
 use crate::dns::{find_ecs, opt_ecs, EcsField};
@@ -197,11 +199,22 @@ impl BlockWasher {
                     let mut a = Seq::array(d)?;
                     while a.next(d)? {
                         let mut t = None;
-                        let mut c = Seq::map(d)?;
-                        while c.next(d)? {
-                            match key(d, &mut self.w)? {
-                                Some(0) => t = Some(uint(d, "classtype type")?.value),
-                                _ => self.w.skip(d)?,
+                        let fast = flat_map(d.input(), d.position(), &mut self.w, 1, |k, u| {
+                            if k == 0 {
+                                t = Some(u.value);
+                            }
+                            true
+                        });
+                        if let Some(end) = fast {
+                            d.set_position(end);
+                        } else {
+                            t = None;
+                            let mut c = Seq::map(d)?;
+                            while c.next(d)? {
+                                match key(d, &mut self.w)? {
+                                    Some(0) => t = Some(uint(d, "classtype type")?.value),
+                                    _ => self.w.skip(d)?,
+                                }
                             }
                         }
                         self.classtypes.push(t);
@@ -224,12 +237,31 @@ impl BlockWasher {
                     let mut a = Seq::array(d)?;
                     while a.next(d)? {
                         let (mut ct, mut rd) = (None, None);
-                        let mut r = Seq::map(d)?;
-                        while r.next(d)? {
-                            match key(d, &mut self.w)? {
-                                Some(1) => ct = Some(uint(d, "classtype-index")?.value),
-                                Some(3) => rd = Some(uint(d, "rdata-index")?.value),
-                                _ => self.w.skip(d)?,
+                        let fast = flat_map(
+                            d.input(),
+                            d.position(),
+                            &mut self.w,
+                            1 << 1 | 1 << 3,
+                            |k, u| {
+                                match k {
+                                    1 => ct = Some(u.value),
+                                    3 => rd = Some(u.value),
+                                    _ => {}
+                                }
+                                true
+                            },
+                        );
+                        if let Some(end) = fast {
+                            d.set_position(end);
+                        } else {
+                            (ct, rd) = (None, None);
+                            let mut r = Seq::map(d)?;
+                            while r.next(d)? {
+                                match key(d, &mut self.w)? {
+                                    Some(1) => ct = Some(uint(d, "classtype-index")?.value),
+                                    Some(3) => rd = Some(uint(d, "rdata-index")?.value),
+                                    _ => self.w.skip(d)?,
+                                }
                             }
                         }
                         self.rrs.push((ct, rd));
@@ -248,14 +280,40 @@ impl BlockWasher {
     }
 
     fn qr_sig(&mut self, d: &mut Decoder<'_>) -> PResult<()> {
-        let (mut server, mut flags) = (None, None);
-        let mut m = Seq::map(d)?;
-        while m.next(d)? {
-            match key(d, &mut self.w)? {
-                Some(0) => server = Some(uint(d, "server-address-index")?),
-                Some(2) => flags = Some(uint(d, "qr-transport-flags")?),
-                Some(15) => self.opt_rdata.push(uint(d, "opt-rdata-index")?.value),
-                _ => self.w.skip(d)?,
+        let (mut server, mut flags, mut opt) = (None, None, None);
+        let fast = flat_map(
+            d.input(),
+            d.position(),
+            &mut self.w,
+            1 << 0 | 1 << 2 | 1 << 15,
+            |k, u| {
+                match k {
+                    0 => server = Some(u),
+                    2 => flags = Some(u),
+                    // Every occurrence counts: a repeated key goes the
+                    // general way.
+                    15 if opt.is_some() => return false,
+                    15 => opt = Some(u.value),
+                    _ => {}
+                }
+                true
+            },
+        );
+        if let Some(end) = fast {
+            d.set_position(end);
+            if let Some(o) = opt {
+                self.opt_rdata.push(o);
+            }
+        } else {
+            (server, flags) = (None, None);
+            let mut m = Seq::map(d)?;
+            while m.next(d)? {
+                match key(d, &mut self.w)? {
+                    Some(0) => server = Some(uint(d, "server-address-index")?),
+                    Some(2) => flags = Some(uint(d, "qr-transport-flags")?),
+                    Some(15) => self.opt_rdata.push(uint(d, "opt-rdata-index")?.value),
+                    _ => self.w.skip(d)?,
+                }
             }
         }
         let v6 = flags_v6(flags);
@@ -303,13 +361,25 @@ impl BlockWasher {
         while a.next(d)? {
             self.records += 1;
             let (mut client, mut sig) = (None, None);
-            let mut m = Seq::map(d)?;
-            while m.next(d)? {
-                match key(d, &mut self.w)? {
-                    Some(1) => client = Some(uint(d, "client-address-index")?),
-                    Some(4) => sig = Some(uint(d, "qr-signature-index")?.value),
-                    _ => self.w.skip(d)?,
-                }
+            let fast = flat_map(
+                d.input(),
+                d.position(),
+                &mut self.w,
+                1 << 1 | 1 << 4,
+                |k, u| {
+                    match k {
+                        1 => client = Some(u),
+                        4 => sig = Some(u.value),
+                        _ => {}
+                    }
+                    true
+                },
+            );
+            if let Some(end) = fast {
+                d.set_position(end);
+            } else {
+                (client, sig) = (None, None);
+                self.qr_item(d, &mut client, &mut sig)?;
             }
             if let Some(at) = client {
                 self.refs.push(Ref {
@@ -322,17 +392,54 @@ impl BlockWasher {
         Ok(())
     }
 
+    fn qr_item(
+        &mut self,
+        d: &mut Decoder<'_>,
+        client: &mut Option<Uint>,
+        sig: &mut Option<u64>,
+    ) -> PResult<()> {
+        let mut m = Seq::map(d)?;
+        while m.next(d)? {
+            match key(d, &mut self.w)? {
+                Some(1) => *client = Some(uint(d, "client-address-index")?),
+                Some(4) => *sig = Some(uint(d, "qr-signature-index")?.value),
+                _ => self.w.skip(d)?,
+            }
+        }
+        Ok(())
+    }
+
     fn address_events(&mut self, d: &mut Decoder<'_>) -> PResult<()> {
         let mut a = Seq::array(d)?;
         while a.next(d)? {
             let (mut ty, mut addr, mut flags) = (None, None, None);
-            let mut m = Seq::map(d)?;
-            while m.next(d)? {
-                match key(d, &mut self.w)? {
-                    Some(0) => ty = Some(uint(d, "ae-type")?.value),
-                    Some(2) => addr = Some(uint(d, "ae-address-index")?),
-                    Some(3) => flags = Some(uint(d, "ae-transport-flags")?),
-                    _ => self.w.skip(d)?,
+            let fast = flat_map(
+                d.input(),
+                d.position(),
+                &mut self.w,
+                1 << 0 | 1 << 2 | 1 << 3,
+                |k, u| {
+                    match k {
+                        0 => ty = Some(u.value),
+                        2 => addr = Some(u),
+                        3 => flags = Some(u),
+                        _ => {}
+                    }
+                    true
+                },
+            );
+            if let Some(end) = fast {
+                d.set_position(end);
+            } else {
+                (ty, addr, flags) = (None, None, None);
+                let mut m = Seq::map(d)?;
+                while m.next(d)? {
+                    match key(d, &mut self.w)? {
+                        Some(0) => ty = Some(uint(d, "ae-type")?.value),
+                        Some(2) => addr = Some(uint(d, "ae-address-index")?),
+                        Some(3) => flags = Some(uint(d, "ae-transport-flags")?),
+                        _ => self.w.skip(d)?,
+                    }
                 }
             }
             // Without transport flags the event type tells ICMP from ICMPv6.

@@ -254,6 +254,7 @@ impl<R: Read> Input<R> {
         }
         if self.at > 0 {
             self.buf.drain(..self.at);
+            self.walker.shift(self.at);
             self.base += self.at as u64;
             self.at = 0;
         }
@@ -301,14 +302,16 @@ impl<R: Read> Input<R> {
 
     /// Length of the complete data item at the read position.
     fn item(&mut self) -> Result<usize, ItemError> {
+        // After more input arrives, the walk carries on where it stopped.
+        let mut ext = self.walker.extent(&self.buf, self.at);
         loop {
-            match self.walker.extent(&self.buf, self.at) {
+            match ext {
                 Extent::Done(n) => return Ok(n),
                 Extent::Bad(p, msg) => {
                     return Err(ItemError::Bad(self.base + p as u64, msg.into()))
                 }
                 Extent::Incomplete => match self.fill() {
-                    Ok(true) => {}
+                    Ok(true) => ext = self.walker.extent_resume(&self.buf, self.at),
                     Ok(false) => {
                         return Err(ItemError::Incomplete(self.base + self.buf.len() as u64))
                     }
