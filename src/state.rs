@@ -115,7 +115,13 @@ pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliE
             }
         }
     }
-    let tmp = path.with_extension("tmp-ipwash");
+    // A device or FIFO is written in place, never renamed over.
+    let special = crate::capture::is_special_file(path);
+    let tmp = if special {
+        path.to_path_buf()
+    } else {
+        path.with_extension("tmp-ipwash")
+    };
     let write = || -> Result<(), Box<dyn std::error::Error>> {
         let mut w = csv::Writer::from_path(&tmp)?;
         w.write_record(["kind", "family", "original", "replacement"])?;
@@ -124,11 +130,15 @@ pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliE
         }
         w.flush()?;
         drop(w);
-        std::fs::rename(&tmp, path)?;
+        if !special {
+            std::fs::rename(&tmp, path)?;
+        }
         Ok(())
     };
     write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
+        if !special {
+            let _ = std::fs::remove_file(&tmp);
+        }
         CliError::data(format!("cannot save state file {}: {e}", path.display()))
     })
 }

@@ -1206,3 +1206,65 @@ fn dnswasher_compatibility() {
         }
     }
 }
+
+/// `-o` naming a FIFO (or a device such as /dev/null) writes into it: a
+/// temporary file renamed over it would replace the node itself.
+#[test]
+fn output_to_a_fifo_is_written_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key_file(dir.path(), "k", K32);
+    let fifo = dir.path().join("out.fifo");
+    let st = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(st.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).expect("read fifo"))
+    };
+    let o = run(
+        &[
+            "wash",
+            sample().to_str().unwrap(),
+            "-o",
+            fifo.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k.to_str().unwrap(),
+            "-q",
+        ],
+        b"",
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got = reader.join().unwrap();
+    // The same bytes as washing into a regular file.
+    let file = dir.path().join("out.pcap");
+    run_ok(
+        &[
+            "wash",
+            sample().to_str().unwrap(),
+            "-o",
+            file.to_str().unwrap(),
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k.to_str().unwrap(),
+            "-q",
+        ],
+        b"",
+    );
+    assert_eq!(got, std::fs::read(&file).unwrap());
+    use std::os::unix::fs::FileTypeExt;
+    let ft = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(ft.is_fifo(), "the FIFO must still be a FIFO");
+    let stray: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("ipwash"))
+        .collect();
+    assert!(stray.is_empty(), "no temporary file left: {stray:?}");
+}

@@ -264,6 +264,14 @@ impl FilterData {
 
     /// Write atomically: a temporary file in the same directory, then rename.
     pub fn write(&self, path: &Path) -> Result<(), BloomError> {
+        // A device or FIFO is written in place, never renamed over.
+        if crate::capture::is_special_file(path) {
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(&self.to_bytes()))
+                .map_err(|e| BloomError::io(path, e));
+        }
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = std::path::PathBuf::from(tmp);

@@ -105,6 +105,12 @@ impl Output {
                 Sink::Stdout(BufWriter::with_capacity(READ_CHUNK, io::stdout())),
                 None,
             )
+        } else if is_special_file(path) {
+            // A device, FIFO or socket (`-o /dev/null`, a named pipe) is
+            // written in place: renaming a temporary file over it would
+            // replace the node itself.
+            let f = OpenOptions::new().write(true).open(path)?;
+            (Sink::File(BufWriter::with_capacity(READ_CHUNK, f)), None)
         } else {
             let (file, tmp) = create_temp(path)?;
             (
@@ -176,6 +182,13 @@ impl Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         self.enc.as_mut().ok_or_else(finished)?.writer().flush()
     }
+}
+
+/// True when `path` exists and is neither a regular file nor a directory
+/// (a device such as `/dev/null`, a FIFO, a socket), following symbolic
+/// links. Such outputs must be written in place, never replaced by a rename.
+pub fn is_special_file(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// A new file next to `dest` (same directory, so the rename cannot cross
