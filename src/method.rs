@@ -94,15 +94,6 @@ impl Method {
         matches!(self, Method::Enumerate | Method::PrefixMap)
     }
 
-    /// True when the output is an address of the same family, so the
-    /// technique can rewrite packets and C-DNS.
-    pub fn maps_addresses(self) -> bool {
-        !matches!(
-            self,
-            Method::IpcryptDeterministic | Method::IpcryptNd | Method::IpcryptNdx
-        )
-    }
-
     /// Every address-producing method, for `bench` and the docs (the
     /// non-deterministic ipcrypt modes produce ciphertexts, not addresses).
     pub const ALL: [Method; 8] = [

@@ -653,12 +653,7 @@ pub fn wash_packet(
             continue;
         };
         let mut cur = [0u8; 16];
-        // Fixed-size copies for the common lengths (no memcpy call).
-        match bytes.len() {
-            4 => cur[..4].copy_from_slice(&bytes[..4]),
-            16 => cur.copy_from_slice(&bytes[..16]),
-            _ => cur[..n].copy_from_slice(bytes),
-        }
+        cur[..n].copy_from_slice(bytes);
         if inverted {
             cur[..n].iter_mut().for_each(|b| *b = !*b);
         }
@@ -1011,7 +1006,7 @@ fn parallel_main<W: Write>(
             s.spawn(move |_| wash_batch(pool, b, ws, unparsed));
             match washed.take() {
                 Some(prev) => {
-                    let r = emit_batch(&mut em, &prev, &mut plan.washer, stats);
+                    let r = em.batch(&prev, &mut plan.washer, stats);
                     recycle(prev, &back_tx);
                     r
                 }
@@ -1027,7 +1022,7 @@ fn parallel_main<W: Write>(
     }
     // Every batch before a read error is still written.
     if let Some(prev) = washed.take() {
-        if let Err(e) = emit_batch(&mut em, &prev, &mut plan.washer, stats) {
+        if let Err(e) = em.batch(&prev, &mut plan.washer, stats) {
             err.get_or_insert(e);
         }
     }
@@ -1042,16 +1037,6 @@ fn parallel_main<W: Write>(
         Some(e) => Err(e),
         None => fin,
     }
-}
-
-/// Write one washed batch in input order.
-fn emit_batch<W: Write>(
-    em: &mut Emitter<'_, W>,
-    batch: &Batch,
-    washer: &mut Washer,
-    stats: &mut Stats,
-) -> Result<(), CliError> {
-    em.batch(batch, washer, stats)
 }
 
 /// Hand an emptied batch back to the reader for reuse.

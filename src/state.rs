@@ -115,32 +115,17 @@ pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliE
             }
         }
     }
-    // A device or FIFO is written in place, never renamed over.
-    let special = crate::capture::is_special_file(path);
-    let tmp = if special {
-        path.to_path_buf()
-    } else {
-        path.with_extension("tmp-ipwash")
-    };
-    let write = || -> Result<(), Box<dyn std::error::Error>> {
-        let mut w = csv::Writer::from_path(&tmp)?;
+    let encode = || -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(["kind", "family", "original", "replacement"])?;
         for r in &rows.0 {
             w.write_record(r)?;
         }
-        w.flush()?;
-        drop(w);
-        if !special {
-            std::fs::rename(&tmp, path)?;
-        }
-        Ok(())
+        Ok(w.into_inner()?)
     };
-    write().map_err(|e| {
-        if !special {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        CliError::data(format!("cannot save state file {}: {e}", path.display()))
-    })
+    encode()
+        .and_then(|bytes| Ok(crate::capture::write_replacing(path, &bytes)?))
+        .map_err(|e| CliError::data(format!("cannot save state file {}: {e}", path.display())))
 }
 
 /// Load the table from `path` into the technique. A missing file is an

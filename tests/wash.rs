@@ -1216,24 +1216,27 @@ fn output_to_a_fifo_is_written_in_place() {
     let fifo = dir.path().join("out.fifo");
     let st = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
     assert!(st.success());
+    let wash_to = |out: &Path| {
+        run(
+            &[
+                "wash",
+                sample().to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--method",
+                "cryptopan",
+                "--key-file",
+                k.to_str().unwrap(),
+                "-q",
+            ],
+            b"",
+        )
+    };
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read(&fifo).expect("read fifo"))
     };
-    let o = run(
-        &[
-            "wash",
-            sample().to_str().unwrap(),
-            "-o",
-            fifo.to_str().unwrap(),
-            "--method",
-            "cryptopan",
-            "--key-file",
-            k.to_str().unwrap(),
-            "-q",
-        ],
-        b"",
-    );
+    let o = wash_to(&fifo);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -1243,20 +1246,7 @@ fn output_to_a_fifo_is_written_in_place() {
     let got = reader.join().unwrap();
     // The same bytes as washing into a regular file.
     let file = dir.path().join("out.pcap");
-    run_ok(
-        &[
-            "wash",
-            sample().to_str().unwrap(),
-            "-o",
-            file.to_str().unwrap(),
-            "--method",
-            "cryptopan",
-            "--key-file",
-            k.to_str().unwrap(),
-            "-q",
-        ],
-        b"",
-    );
+    assert_eq!(wash_to(&file).status.code(), Some(0));
     assert_eq!(got, std::fs::read(&file).unwrap());
     use std::os::unix::fs::FileTypeExt;
     let ft = std::fs::symlink_metadata(&fifo).unwrap().file_type();

@@ -31,7 +31,6 @@
 //! many (index: 2 bytes, value: 1 byte) pairs for the non-zero registers.
 //! No client address and no key material is stored.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use super::entities::valid_entity_name;
@@ -262,29 +261,9 @@ impl FilterData {
         Self::parse(&b, path)
     }
 
-    /// Write atomically: a temporary file in the same directory, then rename.
+    /// Write atomically (see [`crate::capture::write_replacing`]).
     pub fn write(&self, path: &Path) -> Result<(), BloomError> {
-        // A device or FIFO is written in place, never renamed over.
-        if crate::capture::is_special_file(path) {
-            return std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .and_then(|mut f| f.write_all(&self.to_bytes()))
-                .map_err(|e| BloomError::io(path, e));
-        }
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        let res = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&self.to_bytes())?;
-            f.sync_all()
-        })();
-        if let Err(e) = res {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(BloomError::io(&tmp, e));
-        }
-        std::fs::rename(&tmp, path).map_err(|e| BloomError::io(path, e))
+        crate::capture::write_replacing(path, &self.to_bytes()).map_err(|e| BloomError::io(path, e))
     }
 }
 

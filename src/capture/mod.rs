@@ -32,7 +32,7 @@ mod reader;
 
 pub use error::CaptureError;
 pub use input::{open_input, Compression, FileKind, Input};
-pub use output::{is_special_file, is_terminal_stdout, Output};
+pub use output::{is_special_file, is_terminal_stdout, write_replacing, Output};
 pub use reader::{
     CaptureReader, PacketInfo, ReaderOptions, Unit, MAX_PCAPNG_BLOCK, MAX_PCAP_CAPLEN,
 };

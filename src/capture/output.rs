@@ -184,6 +184,25 @@ impl Write for Output {
     }
 }
 
+/// Replace the file at `path` with `bytes` the way every named output is
+/// written: under a temporary name in the same directory, synced, then
+/// renamed over the target, so the final name never holds a half-written
+/// file. A device or FIFO (see [`is_special_file`]) is written in place.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if is_special_file(path) {
+        return OpenOptions::new().write(true).open(path)?.write_all(bytes);
+    }
+    let (mut f, tmp) = create_temp(path)?;
+    let res = f
+        .write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| fs::rename(&tmp, path));
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res
+}
+
 /// True when `path` exists and is neither a regular file nor a directory
 /// (a device such as `/dev/null`, a FIFO, a socket), following symbolic
 /// links. Such outputs must be written in place, never replaced by a rename.

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use minicbor::decode::Decoder;
 
 use super::cbor::{
-    bstr, flat_map, key, put_head, uint, Bad, Bstr, Edits, PResult, Seq, Uint, Walker,
+    bstr, key, put_head, uint, uint_map, Bad, Bstr, Edits, PResult, Seq, Uint, Walker,
 };
 use super::preamble::Params;
 use super::{CdnsOptions, CdnsStats};
@@ -199,24 +199,9 @@ impl BlockWasher {
                     let mut a = Seq::array(d)?;
                     while a.next(d)? {
                         let mut t = None;
-                        let fast = flat_map(d.input(), d.position(), &mut self.w, 1, |k, u| {
-                            if k == 0 {
-                                t = Some(u.value);
-                            }
-                            true
-                        });
-                        if let Some(end) = fast {
-                            d.set_position(end);
-                        } else {
-                            t = None;
-                            let mut c = Seq::map(d)?;
-                            while c.next(d)? {
-                                match key(d, &mut self.w)? {
-                                    Some(0) => t = Some(uint(d, "classtype type")?.value),
-                                    _ => self.w.skip(d)?,
-                                }
-                            }
-                        }
+                        uint_map(d, &mut self.w, &[(0, "classtype type")], |_, u| {
+                            t = Some(u.value)
+                        })?;
                         self.classtypes.push(t);
                     }
                 }
@@ -237,33 +222,15 @@ impl BlockWasher {
                     let mut a = Seq::array(d)?;
                     while a.next(d)? {
                         let (mut ct, mut rd) = (None, None);
-                        let fast = flat_map(
-                            d.input(),
-                            d.position(),
+                        uint_map(
+                            d,
                             &mut self.w,
-                            1 << 1 | 1 << 3,
-                            |k, u| {
-                                match k {
-                                    1 => ct = Some(u.value),
-                                    3 => rd = Some(u.value),
-                                    _ => {}
-                                }
-                                true
+                            &[(1, "classtype-index"), (3, "rdata-index")],
+                            |k, u| match k {
+                                1 => ct = Some(u.value),
+                                _ => rd = Some(u.value),
                             },
-                        );
-                        if let Some(end) = fast {
-                            d.set_position(end);
-                        } else {
-                            (ct, rd) = (None, None);
-                            let mut r = Seq::map(d)?;
-                            while r.next(d)? {
-                                match key(d, &mut self.w)? {
-                                    Some(1) => ct = Some(uint(d, "classtype-index")?.value),
-                                    Some(3) => rd = Some(uint(d, "rdata-index")?.value),
-                                    _ => self.w.skip(d)?,
-                                }
-                            }
-                        }
+                        )?;
                         self.rrs.push((ct, rd));
                     }
                 }
@@ -280,42 +247,22 @@ impl BlockWasher {
     }
 
     fn qr_sig(&mut self, d: &mut Decoder<'_>) -> PResult<()> {
-        let (mut server, mut flags, mut opt) = (None, None, None);
-        let fast = flat_map(
-            d.input(),
-            d.position(),
+        let (mut server, mut flags) = (None, None);
+        let opt_rdata = &mut self.opt_rdata;
+        uint_map(
+            d,
             &mut self.w,
-            1 << 0 | 1 << 2 | 1 << 15,
-            |k, u| {
-                match k {
-                    0 => server = Some(u),
-                    2 => flags = Some(u),
-                    // Every occurrence counts: a repeated key goes the
-                    // general way.
-                    15 if opt.is_some() => return false,
-                    15 => opt = Some(u.value),
-                    _ => {}
-                }
-                true
+            &[
+                (0, "server-address-index"),
+                (2, "qr-transport-flags"),
+                (15, "opt-rdata-index"),
+            ],
+            |k, u| match k {
+                0 => server = Some(u),
+                2 => flags = Some(u),
+                _ => opt_rdata.push(u.value),
             },
-        );
-        if let Some(end) = fast {
-            d.set_position(end);
-            if let Some(o) = opt {
-                self.opt_rdata.push(o);
-            }
-        } else {
-            (server, flags) = (None, None);
-            let mut m = Seq::map(d)?;
-            while m.next(d)? {
-                match key(d, &mut self.w)? {
-                    Some(0) => server = Some(uint(d, "server-address-index")?),
-                    Some(2) => flags = Some(uint(d, "qr-transport-flags")?),
-                    Some(15) => self.opt_rdata.push(uint(d, "opt-rdata-index")?.value),
-                    _ => self.w.skip(d)?,
-                }
-            }
-        }
+        )?;
         let v6 = flags_v6(flags);
         self.sigs.push(Sig { v6 });
         if let Some(at) = server {
@@ -361,26 +308,15 @@ impl BlockWasher {
         while a.next(d)? {
             self.records += 1;
             let (mut client, mut sig) = (None, None);
-            let fast = flat_map(
-                d.input(),
-                d.position(),
+            uint_map(
+                d,
                 &mut self.w,
-                1 << 1 | 1 << 4,
-                |k, u| {
-                    match k {
-                        1 => client = Some(u),
-                        4 => sig = Some(u.value),
-                        _ => {}
-                    }
-                    true
+                &[(1, "client-address-index"), (4, "qr-signature-index")],
+                |k, u| match k {
+                    1 => client = Some(u),
+                    _ => sig = Some(u.value),
                 },
-            );
-            if let Some(end) = fast {
-                d.set_position(end);
-            } else {
-                (client, sig) = (None, None);
-                self.qr_item(d, &mut client, &mut sig)?;
-            }
+            )?;
             if let Some(at) = client {
                 self.refs.push(Ref {
                     at,
@@ -392,56 +328,24 @@ impl BlockWasher {
         Ok(())
     }
 
-    fn qr_item(
-        &mut self,
-        d: &mut Decoder<'_>,
-        client: &mut Option<Uint>,
-        sig: &mut Option<u64>,
-    ) -> PResult<()> {
-        let mut m = Seq::map(d)?;
-        while m.next(d)? {
-            match key(d, &mut self.w)? {
-                Some(1) => *client = Some(uint(d, "client-address-index")?),
-                Some(4) => *sig = Some(uint(d, "qr-signature-index")?.value),
-                _ => self.w.skip(d)?,
-            }
-        }
-        Ok(())
-    }
-
     fn address_events(&mut self, d: &mut Decoder<'_>) -> PResult<()> {
         let mut a = Seq::array(d)?;
         while a.next(d)? {
             let (mut ty, mut addr, mut flags) = (None, None, None);
-            let fast = flat_map(
-                d.input(),
-                d.position(),
+            uint_map(
+                d,
                 &mut self.w,
-                1 << 0 | 1 << 2 | 1 << 3,
-                |k, u| {
-                    match k {
-                        0 => ty = Some(u.value),
-                        2 => addr = Some(u),
-                        3 => flags = Some(u),
-                        _ => {}
-                    }
-                    true
+                &[
+                    (0, "ae-type"),
+                    (2, "ae-address-index"),
+                    (3, "ae-transport-flags"),
+                ],
+                |k, u| match k {
+                    0 => ty = Some(u.value),
+                    2 => addr = Some(u),
+                    _ => flags = Some(u),
                 },
-            );
-            if let Some(end) = fast {
-                d.set_position(end);
-            } else {
-                (ty, addr, flags) = (None, None, None);
-                let mut m = Seq::map(d)?;
-                while m.next(d)? {
-                    match key(d, &mut self.w)? {
-                        Some(0) => ty = Some(uint(d, "ae-type")?.value),
-                        Some(2) => addr = Some(uint(d, "ae-address-index")?),
-                        Some(3) => flags = Some(uint(d, "ae-transport-flags")?),
-                        _ => self.w.skip(d)?,
-                    }
-                }
-            }
+            )?;
             // Without transport flags the event type tells ICMP from ICMPv6.
             let v6 = flags_v6(flags).or(match ty {
                 Some(1 | 2) => Some(false),

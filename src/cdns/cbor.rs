@@ -609,6 +609,50 @@ fn key_slow(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Option<i64>> {
     }
 }
 
+/// Read a map of which only unsigned-integer values under small integer
+/// keys matter: `f(key, value)` is called, in order, for every key listed
+/// in `fields` (key, name for errors); every other entry is skipped. Flat
+/// maps go through [`flat_map`] in one pass; anything else is walked the
+/// general way, where a listed key with a value that is not an unsigned
+/// integer is an error naming the field.
+#[inline(always)]
+pub(super) fn uint_map(
+    d: &mut Decoder<'_>,
+    w: &mut Walker,
+    fields: &[(u8, &'static str)],
+    mut f: impl FnMut(u8, Uint),
+) -> PResult<()> {
+    const MAX: usize = 8;
+    let want = fields.iter().fold(0u32, |m, &(k, _)| m | 1 << k);
+    // The fast path only collects, so a map it gives up on is read once.
+    let mut got = [(0u8, Uint::default()); MAX];
+    let mut n = 0;
+    let fast = flat_map(d.input(), d.position(), w, want, |k, u| {
+        let Some(slot) = got.get_mut(n) else {
+            return false;
+        };
+        *slot = (k, u);
+        n += 1;
+        true
+    });
+    if let Some(end) = fast {
+        d.set_position(end);
+        for &(k, u) in &got[..n] {
+            f(k, u);
+        }
+        return Ok(());
+    }
+    let mut m = Seq::map(d)?;
+    while m.next(d)? {
+        let listed = key(d, w)?.and_then(|k| fields.iter().find(|&&(fk, _)| i64::from(fk) == k));
+        match listed {
+            Some(&(k, what)) => f(k, uint(d, what)?),
+            None => w.skip(d)?,
+        }
+    }
+    Ok(())
+}
+
 /// Fast path for the many small maps of a block (one per Q/R item): a map
 /// whose keys are all unsigned integers below 24 in one byte, starting at
 /// `buf[p]`. Calls `f(key, value)` for every key in `want` (bit `k` for
@@ -619,7 +663,7 @@ fn key_slow(d: &mut Decoder<'_>, w: &mut Walker) -> PResult<Option<i64>> {
 /// an unsigned integer, when `f` returns false, or when the map is not
 /// complete in `buf`.
 #[inline(always)]
-pub(super) fn flat_map(
+fn flat_map(
     buf: &[u8],
     p: usize,
     w: &mut Walker,
@@ -674,7 +718,7 @@ pub(super) fn flat_map(
 }
 
 /// An unsigned integer and the byte range of its encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct Uint {
     pub value: u64,
     pub pos: usize,

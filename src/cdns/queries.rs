@@ -37,7 +37,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use minicbor::data::Type;
 use minicbor::decode::Decoder;
 
-use super::cbor::{bstr, key, uint, Bad, Bstr, PResult, Seq, Walker};
+use super::cbor::{bstr, key, uint, uint_map, Bad, Bstr, PResult, Seq, Walker};
 use super::preamble::{self, Params};
 use super::{
     block_array_head, check_end, next_block, preamble_error, preamble_len, read_type_id, CdnsError,
@@ -345,14 +345,15 @@ impl QueryBlock {
                     let mut a = Seq::array(d)?;
                     while a.next(d)? {
                         let (mut t, mut c) = (None, None);
-                        let mut e = Seq::map(d)?;
-                        while e.next(d)? {
-                            match key(d, &mut self.w)? {
-                                Some(0) => t = Some(uint(d, "classtype type")?.value),
-                                Some(1) => c = Some(uint(d, "classtype class")?.value),
-                                _ => self.w.skip(d)?,
-                            }
-                        }
+                        uint_map(
+                            d,
+                            &mut self.w,
+                            &[(0, "classtype type"), (1, "classtype class")],
+                            |k, u| match k {
+                                0 => t = Some(u.value),
+                                _ => c = Some(u.value),
+                            },
+                        )?;
                         self.classtypes.push((t, c));
                     }
                 }
@@ -367,17 +368,20 @@ impl QueryBlock {
                     let mut a = Seq::array(d)?;
                     while a.next(d)? {
                         let mut s = Sig::default();
-                        let mut e = Seq::map(d)?;
-                        while e.next(d)? {
-                            match key(d, &mut self.w)? {
-                                Some(2) => s.transport = Some(uint(d, "qr-transport-flags")?.value),
-                                Some(4) => s.flags = Some(uint(d, "qr-sig-flags")?.value),
-                                Some(8) => {
-                                    s.classtype = Some(uint(d, "query-classtype-index")?.value)
-                                }
-                                _ => self.w.skip(d)?,
-                            }
-                        }
+                        uint_map(
+                            d,
+                            &mut self.w,
+                            &[
+                                (2, "qr-transport-flags"),
+                                (4, "qr-sig-flags"),
+                                (8, "query-classtype-index"),
+                            ],
+                            |k, u| match k {
+                                2 => s.transport = Some(u.value),
+                                4 => s.flags = Some(u.value),
+                                _ => s.classtype = Some(u.value),
+                            },
+                        )?;
                         self.sigs.push(s);
                     }
                 }

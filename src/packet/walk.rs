@@ -272,12 +272,6 @@ impl<'a, 'o> Walker<'a, 'o> {
         }
         let len = full.min(end - at);
         let truncated = len < full;
-        for r in ctx.regions() {
-            if at < r.end() && at + len > r.base() && (at < r.base() || at + len > r.end()) {
-                // Only UDP-Lite has a region ending inside the packet.
-                return Err(DropReason::Malformed(Layer::Udp));
-            }
-        }
         let i = self.out.slots.len();
         // Built in place (see `add_ck`).
         self.out.slots.push(Slot {
@@ -301,6 +295,12 @@ impl<'a, 'o> Walker<'a, 'o> {
         for r in ctx.regions() {
             if at >= r.end() || at + len <= r.base() {
                 continue;
+            }
+            if at < r.base() || at + len > r.end() {
+                // Only UDP-Lite has a region ending inside the packet. The
+                // slot just pushed goes with the rest: `locate` clears
+                // everything on an error.
+                return Err(DropReason::Malformed(Layer::Udp));
             }
             if let Some(c) = s.cover.get_mut(s.ncover as usize) {
                 *c = Cover {
