@@ -29,9 +29,9 @@ use crate::capture::{self, CaptureReader, Compression, FileKind, Output, ReaderO
 use crate::defrag::{Defrag, DefragLimits, Verdict};
 use crate::error::CliError;
 use crate::method::{self, Built, MethodArgs};
-use crate::packet::{self, Family, FragInfo, Located, Origin};
+use crate::packet::{self, Family, FragInfo, Located, Origin, Plain};
 use crate::stats::Stats;
-use crate::wash::{KeepPrefix, Scope, Technique, Washer};
+use crate::wash::{KeepPrefix, Scope, Side, Technique, Washer};
 
 /// What to do with packets that cannot be parsed far enough.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -613,6 +613,9 @@ pub struct Worker {
     pub cache: AddrCache,
     /// Counters.
     pub stats: Stats,
+    /// Take plain UDP packets through the shortcut (on by default; tests
+    /// turn it off to compare with the general path).
+    pub shortcut: bool,
 }
 
 impl Worker {
@@ -622,8 +625,72 @@ impl Worker {
             loc: Located::new(),
             cache: AddrCache::new(cache_size),
             stats: Stats::default(),
+            shortcut: true,
         }
     }
+}
+
+/// Map one IPv4 address seen on `side`, through the worker's cache when
+/// the technique is stateless, and count it.
+#[inline]
+fn map_v4(a: u32, side: Side, washer: &mut Washer, w: &mut Worker, stateless: bool) -> u32 {
+    w.stats.distinct.insert_v4(a);
+    if stateless && washer.in_scope(side) {
+        w.cache.v4(a, |a| washer.wash_v4(a, side))
+    } else {
+        washer.wash_v4(a, side)
+    }
+}
+
+/// [`map_v4`] for IPv6.
+#[inline]
+fn map_v6(a: u128, side: Side, washer: &mut Washer, w: &mut Worker, stateless: bool) -> u128 {
+    w.stats.distinct.insert_v6(a);
+    if stateless && washer.in_scope(side) {
+        w.cache.v6(a, |a| washer.wash_v6(a, side))
+    } else {
+        washer.wash_v6(a, side)
+    }
+}
+
+/// Wash a plain UDP packet (see [`packet::classify_plain`]): the same
+/// result as the general path, without its bookkeeping.
+fn wash_plain(pkt: &mut [u8], pl: &Plain, washer: &mut Washer, w: &mut Worker) -> Outcome {
+    let stateless = matches!(washer.technique, Technique::Stateless(_));
+    let mut changed = false;
+    for (&at, &side) in pl.addr.iter().zip(&pl.side) {
+        match pl.family {
+            Family::V4 => {
+                let Some(b) = pkt
+                    .get(at..at + 4)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                else {
+                    continue;
+                };
+                let a = u32::from_be_bytes(b);
+                let m = map_v4(a, side, washer, w, stateless);
+                if m != a {
+                    packet::patch_plain(pkt, pl, at, &b, &m.to_be_bytes());
+                    changed = true;
+                }
+            }
+            Family::V6 => {
+                let Some(b) = pkt
+                    .get(at..at + 16)
+                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                else {
+                    continue;
+                };
+                let a = u128::from_be_bytes(b);
+                let m = map_v6(a, side, washer, w, stateless);
+                if m != a {
+                    packet::patch_plain(pkt, pl, at, &b, &m.to_be_bytes());
+                    changed = true;
+                }
+            }
+        }
+    }
+    Outcome::Written(changed)
 }
 
 /// Wash one packet in place. `washer` decides scope/keep and maps.
@@ -634,7 +701,12 @@ pub fn wash_packet(
     w: &mut Worker,
     unparsed: Unparsed,
 ) -> Outcome {
-    if let Err(reason) = packet::locate(linktype, pkt, &mut w.loc) {
+    if w.shortcut {
+        if let Some(pl) = packet::classify_plain(linktype, pkt, &mut w.loc) {
+            return wash_plain(pkt, &pl, washer, w);
+        }
+    }
+    if let Err(reason) = packet::locate_general(linktype, pkt, &mut w.loc) {
         let r = reason.as_str();
         return match unparsed {
             Unparsed::Pass => Outcome::Passed(r),
@@ -646,38 +718,49 @@ pub fn wash_packet(
     for i in 0..w.loc.slots.len() {
         let s = &w.loc.slots[i];
         let (family, side, n, prefix_bits) = (s.family, s.side, s.len as usize, s.prefix_bits);
-        // Teredo stores the client's IPv4 address with every bit inverted.
         let inverted = s.origin == Origin::TeredoOrigin;
         let full = family.bytes();
         let Some(bytes) = pkt.get(s.offset..s.offset + n) else {
             continue;
         };
+        // Teredo stores the client's IPv4 address with every bit inverted.
+        let flip = if inverted { u128::MAX } else { 0 };
+        if n == full && prefix_bits as usize == full * 8 {
+            match family {
+                Family::V4 => {
+                    let Ok(b) = <[u8; 4]>::try_from(bytes) else {
+                        continue;
+                    };
+                    let a = u32::from_be_bytes(b) ^ flip as u32;
+                    let m = map_v4(a, side, washer, w, stateless);
+                    if m != a {
+                        packet::patch(pkt, &w.loc, i, &(m ^ flip as u32).to_be_bytes());
+                        changed = true;
+                    }
+                }
+                Family::V6 => {
+                    let Ok(b) = <[u8; 16]>::try_from(bytes) else {
+                        continue;
+                    };
+                    let a = u128::from_be_bytes(b) ^ flip;
+                    let m = map_v6(a, side, washer, w, stateless);
+                    if m != a {
+                        packet::patch(pkt, &w.loc, i, &(m ^ flip).to_be_bytes());
+                        changed = true;
+                    }
+                }
+            }
+            continue;
+        }
+        // An ECS prefix, or an address cut short by the snapshot length.
         let mut cur = [0u8; 16];
         cur[..n].copy_from_slice(bytes);
         if inverted {
             cur[..n].iter_mut().for_each(|b| *b = !*b);
         }
         let mut new = cur;
-        if n == full && prefix_bits as usize == full * 8 {
-            let a = match family {
-                Family::V4 => IpAddr::V4(Ipv4Addr::new(cur[0], cur[1], cur[2], cur[3])),
-                Family::V6 => IpAddr::V6(Ipv6Addr::from(cur)),
-            };
-            w.stats.distinct.insert(&a);
-            let m = if stateless && washer.in_scope(side) {
-                w.cache.get_or(a, |a| washer.wash(a, side))
-            } else {
-                washer.wash(a, side)
-            };
-            match m {
-                IpAddr::V4(v) => new[..4].copy_from_slice(&v.octets()),
-                IpAddr::V6(v) => new.copy_from_slice(&v.octets()),
-            }
-        } else {
-            // An ECS prefix, or an address cut short by the snapshot length.
-            let bits = prefix_bits.min((n * 8) as u8);
-            washer.wash_prefix(&mut new[..n], family == Family::V6, bits, side);
-        }
+        let bits = prefix_bits.min((n * 8) as u8);
+        washer.wash_prefix(&mut new[..n], family == Family::V6, bits, side);
         // Bytes past `n` are equal in both (zero), so whole arrays compare.
         if new != cur {
             if inverted {
@@ -713,6 +796,7 @@ fn wash_capture<R: Read + Send, W: Write + Send>(
         Technique::Stateless(_) if plan.threads > 1 && !live => {
             wash_parallel(rd, out, plan, stats, name)
         }
+        Technique::Stateless(_) if !live => wash_batched(&mut rd, out, plan, stats, name),
         _ => wash_sequential(&mut rd, out, plan, stats, name),
     }
 }
@@ -760,7 +844,8 @@ impl<'a, W: Write> Emitter<'a, W> {
         self.defrag_or_write(&mut *o, piece, washer, stats)
     }
 
-    /// Write a whole washed batch in input order under one lock.
+    /// Write a whole washed batch in input order under one lock. Units that
+    /// follow each other in the batch's buffer go out in one write.
     fn batch(
         &mut self,
         batch: &Batch,
@@ -771,20 +856,40 @@ impl<'a, W: Write> Emitter<'a, W> {
             .out
             .lock()
             .map_err(|_| CliError::data("output lock poisoned"))?;
+        let o = &mut *o;
+        let buf = &batch.buf;
+        let write = |o: &mut W, run: &Range<usize>| -> Result<(), CliError> {
+            match buf.get(run.clone()) {
+                Some(b) if !b.is_empty() => o.write_all(b).map_err(|e| CliError::io("output", e)),
+                _ => Ok(()),
+            }
+        };
+        let mut run = 0..0;
         for r in &batch.recs {
             record(stats, r.outcome);
             if !writes(r.outcome) {
                 continue;
             }
+            let fragment = matches!(r.outcome, Outcome::Written(_)) && r.frag.is_some();
+            if !fragment && !self.defrag.holding() {
+                if run.end != r.start {
+                    write(o, &run)?;
+                    run = r.start..r.start;
+                }
+                run.end = r.end;
+                continue;
+            }
+            write(o, &run)?;
+            run = r.end..r.end;
             let piece = Piece {
                 data: &batch.buf[r.start..r.end],
                 pkt: r.pkt.map(|(a, b, _)| a..b),
                 frag: r.frag.as_ref(),
                 outcome: r.outcome,
             };
-            self.defrag_or_write(&mut *o, piece, washer, stats)?;
+            self.defrag_or_write(o, piece, washer, stats)?;
         }
-        Ok(())
+        write(o, &run)
     }
 
     /// Write a unit that is to be written, through the defragmenter when it
@@ -1046,8 +1151,9 @@ fn recycle(mut batch: Batch, back: &SyncSender<Batch>) {
     let _ = back.try_send(batch);
 }
 
-fn read_batches<R: Read>(rd: &mut CaptureReader<R>, tx: SyncSender<Msg>, back: Receiver<Batch>) {
-    let mut batch = Batch::default();
+/// Copy units from the reader into `batch` until it is full. Ok(true) when
+/// the input has more, Ok(false) at its end.
+fn fill_batch<R: Read>(rd: &mut CaptureReader<R>, batch: &mut Batch) -> Result<bool, String> {
     loop {
         match rd.next_unit() {
             Ok(Some(u)) => {
@@ -1067,25 +1173,107 @@ fn read_batches<R: Read>(rd: &mut CaptureReader<R>, tx: SyncSender<Msg>, back: R
                     frag: None,
                 });
                 if batch.recs.len() >= BATCH_UNITS || batch.buf.len() >= BATCH_BYTES {
-                    let next = back.try_recv().unwrap_or_default();
-                    if tx
-                        .send(Msg::Batch(std::mem::replace(&mut batch, next)))
-                        .is_err()
-                    {
-                        return;
-                    }
+                    return Ok(true);
                 }
             }
-            Ok(None) => {
-                let _ = tx.send(Msg::Batch(batch));
-                return;
-            }
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+fn read_batches<R: Read>(rd: &mut CaptureReader<R>, tx: SyncSender<Msg>, back: Receiver<Batch>) {
+    let mut batch = Batch::default();
+    loop {
+        let r = fill_batch(rd, &mut batch);
+        let next = match r {
+            Ok(true) => back.try_recv().unwrap_or_default(),
+            _ => Batch::default(),
+        };
+        if tx
+            .send(Msg::Batch(std::mem::replace(&mut batch, next)))
+            .is_err()
+        {
+            return;
+        }
+        match r {
+            Ok(true) => {}
+            Ok(false) => return,
             Err(e) => {
-                let _ = tx.send(Msg::Batch(std::mem::take(&mut batch)));
-                let _ = tx.send(Msg::Error(e.to_string()));
+                let _ = tx.send(Msg::Error(e));
                 return;
             }
         }
+    }
+}
+
+/// The sequential path for stateless techniques on files: whole batches
+/// are read, washed and written on this thread (the per-unit path is kept
+/// for live pipes, and for stateful techniques, whose order of first
+/// appearance includes addresses washed at reassembly).
+fn wash_batched<R: Read, W: Write>(
+    rd: &mut CaptureReader<R>,
+    out: &Arc<Mutex<W>>,
+    plan: &mut Plan,
+    stats: &mut Stats,
+    name: &str,
+) -> Result<(), CliError> {
+    let mut w = Worker::new(plan.cache_size);
+    let mut em = Emitter::new(out);
+    let mut batch = Batch::default();
+    let res = loop {
+        let r = fill_batch(rd, &mut batch);
+        wash_recs(
+            &mut batch.recs,
+            &mut batch.buf,
+            0,
+            &mut plan.washer,
+            &mut w,
+            plan.unparsed,
+        );
+        if let Err(e) = em.batch(&batch, &mut plan.washer, stats) {
+            break Err(e);
+        }
+        batch.buf.clear();
+        batch.recs.clear();
+        match r {
+            Ok(true) => {}
+            Ok(false) => break Ok(()),
+            Err(e) => break Err(CliError::data(format!("{name}: {e}"))),
+        }
+    };
+    // Whatever happened, release the held fragments so the output so far
+    // stays complete and valid.
+    let fin = em.finish(stats);
+    stats.merge(&w.stats);
+    res.and(fin)
+}
+
+/// Wash the units `recs`, whose bytes are `buf` (which starts at offset
+/// `base` of the batch).
+fn wash_recs(
+    recs: &mut [Rec],
+    buf: &mut [u8],
+    base: usize,
+    washer: &mut Washer,
+    w: &mut Worker,
+    unparsed: Unparsed,
+) {
+    for r in recs.iter_mut() {
+        r.outcome = match (r.pkt, r.dropped) {
+            (_, Some(reason)) => Outcome::BlockDropped(reason),
+            (None, None) => Outcome::Block,
+            (Some((ps, pe, lt)), None) => {
+                let s = r.start - base;
+                w.loc.frag = None;
+                let o = match buf.get_mut(s + ps..s + pe) {
+                    Some(pkt) => wash_packet(pkt, lt, washer, w, unparsed),
+                    None => Outcome::Dropped("malformed_record"),
+                };
+                r.frag = w.loc.frag.take();
+                o
+            }
+        };
     }
 }
 
@@ -1115,24 +1303,7 @@ fn wash_batch(
     pool.install(|| {
         use rayon::prelude::*;
         workers.par_iter_mut().zip(chunks.into_par_iter()).for_each(
-            |((washer, w), (recs, buf, base))| {
-                for r in recs.iter_mut() {
-                    r.outcome = match (r.pkt, r.dropped) {
-                        (_, Some(reason)) => Outcome::BlockDropped(reason),
-                        (None, None) => Outcome::Block,
-                        (Some((ps, pe, lt)), None) => {
-                            let s = r.start - base;
-                            w.loc.frag = None;
-                            let o = match buf.get_mut(s + ps..s + pe) {
-                                Some(pkt) => wash_packet(pkt, lt, washer, w, unparsed),
-                                None => Outcome::Dropped("malformed_record"),
-                            };
-                            r.frag = w.loc.frag.take();
-                            o
-                        }
-                    };
-                }
-            },
+            |((washer, w), (recs, buf, base))| wash_recs(recs, buf, base, washer, w, unparsed),
         );
     });
 }

@@ -25,15 +25,28 @@ impl DistinctCounter {
     /// Count one address.
     #[inline]
     pub fn insert(&mut self, a: &IpAddr) {
+        match a {
+            IpAddr::V4(v) => self.insert_v4(u32::from(*v)),
+            IpAddr::V6(v) => self.insert_v6(u128::from(*v)),
+        }
+    }
+
+    /// Count one IPv4 address.
+    #[inline]
+    pub fn insert_v4(&mut self, a: u32) {
+        self.insert_hashed(a as u64 | 1 << 40);
+    }
+
+    /// Count one IPv6 address.
+    #[inline]
+    pub fn insert_v6(&mut self, a: u128) {
+        self.insert_hashed((a as u64) ^ ((a >> 64) as u64).rotate_left(23) ^ 0x5555);
+    }
+
+    #[inline]
+    fn insert_hashed(&mut self, mut x: u64) {
         // A fixed mixer (splitmix64's finaliser): cheap, and the same on
         // every run, so counts are reproducible.
-        let mut x = match a {
-            IpAddr::V4(v) => u32::from(*v) as u64 | 1 << 40,
-            IpAddr::V6(v) => {
-                let b = u128::from(*v);
-                (b as u64) ^ ((b >> 64) as u64).rotate_left(23) ^ 0x5555
-            }
-        };
         x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         x ^= x >> 31;

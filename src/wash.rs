@@ -227,6 +227,30 @@ impl Washer {
         self.technique.map(a)
     }
 
+    /// [`Washer::wash`] for an IPv4 address as an integer.
+    #[inline]
+    pub fn wash_v4(&mut self, a: u32, side: Side) -> u32 {
+        if !self.in_scope(side) || (!self.keep.is_empty() && self.kept(IpAddr::V4(a.into()))) {
+            return a;
+        }
+        match &mut self.technique {
+            Technique::Stateless(m) => m.map_v4(a.into()).into(),
+            Technique::Stateful(m) => m.as_map().map_v4(a.into()).into(),
+        }
+    }
+
+    /// [`Washer::wash`] for an IPv6 address as an integer.
+    #[inline]
+    pub fn wash_v6(&mut self, a: u128, side: Side) -> u128 {
+        if !self.in_scope(side) || (!self.keep.is_empty() && self.kept(IpAddr::V6(a.into()))) {
+            return a;
+        }
+        match &mut self.technique {
+            Technique::Stateless(m) => m.map_v6(a.into()).into(),
+            Technique::Stateful(m) => m.as_map().map_v6(a.into()).into(),
+        }
+    }
+
     /// Wash an address prefix stored in `bytes` (network order, possibly
     /// shorter than a full address), of which the first `prefix_bits` bits
     /// are meaningful. The prefix is zero-extended, mapped, then cut back to

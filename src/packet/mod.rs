@@ -64,7 +64,10 @@
 //!   (RFC 5837 interface addresses), IPv6 Router Advertisement options (prefix,
 //!   RDNSS), MLD source lists, reverse names in DNS questions.
 
+mod fast;
 mod walk;
+
+pub use fast::Plain;
 
 use std::ops::Range;
 
@@ -240,7 +243,7 @@ impl FragInfo {
 }
 
 /// What [`locate`] found in one packet. Reuse it across packets.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Located {
     /// Every address field to rewrite.
     pub slots: Vec<Slot>,
@@ -418,6 +421,50 @@ pub fn linktype_supported(linktype: u32) -> bool {
 /// it is left empty.
 pub fn locate(linktype: u32, pkt: &[u8], out: &mut Located) -> Result<(), DropReason> {
     out.clear();
+    if fast::plain(linktype, pkt, out) {
+        return Ok(());
+    }
+    locate_general(linktype, pkt, out)
+}
+
+/// The shortcut behind [`locate`] alone: true when it located the packet
+/// (exactly as the walker would); false, with `out` empty, when the packet
+/// is left to the walker. For tests.
+#[doc(hidden)]
+pub fn locate_plain(linktype: u32, pkt: &[u8], out: &mut Located) -> bool {
+    out.clear();
+    fast::plain(linktype, pkt, out)
+}
+
+/// The shortcut's classification alone, for callers that rewrite plain
+/// packets themselves (with [`patch_plain`]): `Some` when `pkt` is a plain
+/// UDP packet, and then [`locate`] would report exactly its two addresses
+/// and checksums. `out` is cleared; it serves as scratch space.
+pub fn classify_plain(linktype: u32, pkt: &[u8], out: &mut Located) -> Option<Plain> {
+    out.clear();
+    fast::classify(linktype, pkt, &mut out.ecs)
+}
+
+/// [`patch`] for an address of a plain packet: write `new` over `old` at
+/// `at` (one of `pl.addr`) and update the IPv4 header and UDP checksums.
+pub fn patch_plain(pkt: &mut [u8], pl: &Plain, at: usize, old: &[u8], new: &[u8]) {
+    let n = old.len().min(new.len());
+    let Some(cur) = pkt.get_mut(at..at + n) else {
+        return;
+    };
+    cur.copy_from_slice(&new[..n]);
+    let d = u32::from(delta_even(&old[..n], &new[..n]));
+    if let Some(f) = pl.ip_ck {
+        update_checksum(pkt, f, false, d);
+    }
+    update_checksum(pkt, pl.udp_ck, true, d);
+}
+
+/// [`locate`] without the shortcut for plain UDP packets: the general
+/// walker alone. For tests that compare the two.
+#[doc(hidden)]
+pub fn locate_general(linktype: u32, pkt: &[u8], out: &mut Located) -> Result<(), DropReason> {
+    out.clear();
     let r = walk::Walker::new(pkt, out).link(linktype);
     if r.is_err() {
         out.clear();
@@ -490,25 +537,34 @@ fn apply(pkt: &mut [u8], loc: &Located, ck: usize, d: u32, depth: usize) {
     if depth > MAX_COVER {
         return;
     }
-    let Some(f) = pkt.get_mut(c.field..c.field + 2) else {
+    let Some((hc, nc)) = update_checksum(pkt, c.field, c.udp, d) else {
         return;
     };
-    let hc = u16::from_be_bytes([f[0], f[1]]);
-    if c.udp && hc == 0 {
-        return;
-    }
-    let mut nc = !fold(!hc as u32 + fold(d) as u32);
-    if c.udp && nc == 0 {
-        nc = 0xffff;
-    }
-    if nc == hc {
-        return;
-    }
-    f.copy_from_slice(&nc.to_be_bytes());
     let (ob, nb) = (hc.to_be_bytes(), nc.to_be_bytes());
     for p in &c.parents[..c.nparents as usize] {
         apply(pkt, loc, p.ck as usize, delta(&ob, &nb, p.odd), depth + 1);
     }
+}
+
+/// Add the change `d` to the checksum field at `field`; `udp`: zero stays
+/// zero ("no checksum") and a result of zero is written as 0xffff. Returns
+/// the old and new values when the field changed.
+#[inline]
+fn update_checksum(pkt: &mut [u8], field: usize, udp: bool, d: u32) -> Option<(u16, u16)> {
+    let f = pkt.get_mut(field..field + 2)?;
+    let hc = u16::from_be_bytes([f[0], f[1]]);
+    if udp && hc == 0 {
+        return None;
+    }
+    let mut nc = !fold(!hc as u32 + fold(d) as u32);
+    if udp && nc == 0 {
+        nc = 0xffff;
+    }
+    if nc == hc {
+        return None;
+    }
+    f.copy_from_slice(&nc.to_be_bytes());
+    Some((hc, nc))
 }
 
 #[cfg(test)]

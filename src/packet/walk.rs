@@ -112,11 +112,11 @@ struct Pseudo {
 
 /// DNS roles of the pseudo-header source and destination.
 #[derive(Debug, Clone, Copy)]
-struct Roles {
-    src: Side,
-    dst: Side,
+pub(super) struct Roles {
+    pub(super) src: Side,
+    pub(super) dst: Side,
     /// Roles came from DNS ports (as opposed to unknown or ICMP).
-    dns: bool,
+    pub(super) dns: bool,
 }
 
 const UNKNOWN: Roles = Roles {
@@ -130,7 +130,7 @@ fn is_dns_port(p: u16) -> bool {
 }
 
 /// Roles from ports; `hdr` is the DNS header if the payload is plain DNS.
-fn roles(sport: u16, dport: u16, hdr: &[u8]) -> Roles {
+pub(super) fn roles(sport: u16, dport: u16, hdr: &[u8]) -> Roles {
     let (s, d) = (is_dns_port(sport), is_dns_port(dport));
     let (src, dst) = match (s, d) {
         (true, false) => (Side::Server, Side::Client),
