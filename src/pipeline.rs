@@ -537,17 +537,24 @@ impl AddrCache {
     /// A cache with at least `n` entries per family (rounded up to a power
     /// of two); 0 disables it.
     pub fn new(n: usize) -> Self {
-        let n = if n == 0 {
-            0
-        } else {
-            n.next_power_of_two().max(2)
+        Self::with_sizes(n, n)
+    }
+
+    /// At least `n4` IPv4 and `n6` IPv6 entries; 0 disables a family.
+    pub fn with_sizes(n4: usize, n6: usize) -> Self {
+        let size = |n: usize| {
+            if n == 0 {
+                0
+            } else {
+                n.next_power_of_two().max(2)
+            }
         };
-        let bits = n.trailing_zeros();
+        let (n4, n6) = (size(n4), size(n6));
         AddrCache {
-            v4: vec![(0, 0); n],
-            v6: vec![(0, 0); n],
-            shift4: 32 - bits,
-            shift6: 64 - bits,
+            v4: vec![(0, 0); n4],
+            v6: vec![(0, 0); n6],
+            shift4: 32 - n4.trailing_zeros().min(32),
+            shift6: 64 - n6.trailing_zeros().min(64),
         }
     }
 
@@ -619,6 +626,22 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker for `washer`: a cache of `cache_size` entries per family
+    /// where it pays (stateless techniques that are not cheaper than a
+    /// lookup).
+    pub fn for_washer(washer: &Washer, cache_size: usize) -> Self {
+        let (n4, n6) = match &washer.technique {
+            Technique::Stateless(m) => (
+                if m.cheap(false) { 0 } else { cache_size },
+                if m.cheap(true) { 0 } else { cache_size },
+            ),
+            Technique::Stateful(_) => (0, 0),
+        };
+        let mut w = Worker::new(0);
+        w.cache = AddrCache::with_sizes(n4, n6);
+        w
+    }
+
     /// A fresh worker.
     pub fn new(cache_size: usize) -> Self {
         Worker {
@@ -989,13 +1012,7 @@ fn wash_sequential<R: Read, W: Write>(
     stats: &mut Stats,
     name: &str,
 ) -> Result<(), CliError> {
-    let mut w = Worker::new(
-        if matches!(plan.washer.technique, Technique::Stateless(_)) {
-            plan.cache_size
-        } else {
-            0
-        },
-    );
+    let mut w = Worker::for_washer(&plan.washer, plan.cache_size);
     let mut em = Emitter::new(out);
     let res = loop {
         let unit = match rd.next_unit() {
@@ -1091,7 +1108,11 @@ fn parallel_main<W: Write>(
 ) -> Result<(), CliError> {
     let threads = plan.threads;
     let mut workers: Vec<(Washer, Worker)> = (0..threads)
-        .filter_map(|_| Some((plan.washer.try_clone()?, Worker::new(plan.cache_size))))
+        .filter_map(|_| {
+            let w = plan.washer.try_clone()?;
+            let k = Worker::for_washer(&w, plan.cache_size);
+            Some((w, k))
+        })
         .collect();
     let unparsed = plan.unparsed;
     let mut err = None;
@@ -1218,7 +1239,7 @@ fn wash_batched<R: Read, W: Write>(
     stats: &mut Stats,
     name: &str,
 ) -> Result<(), CliError> {
-    let mut w = Worker::new(plan.cache_size);
+    let mut w = Worker::for_washer(&plan.washer, plan.cache_size);
     let mut em = Emitter::new(out);
     let mut batch = Batch::default();
     let res = loop {

@@ -292,6 +292,9 @@ impl AddrMap for Identity {
     fn map_v6(&self, a: Ipv6Addr) -> Ipv6Addr {
         a
     }
+    fn cheap(&self, _v6: bool) -> bool {
+        true
+    }
     fn prefix_preserving(&self) -> bool {
         true
     }

@@ -49,6 +49,13 @@ pub trait AddrMap: Send + Sync {
     }
     /// True when `cpl(F(x), F(y)) == cpl(x, y)` for all x, y.
     fn prefix_preserving(&self) -> bool;
+    /// True when mapping one address of the family (`v6` or IPv4) costs
+    /// less than looking it up in a cache (a likely cache miss): callers
+    /// then map directly.
+    fn cheap(&self, v6: bool) -> bool {
+        let _ = v6;
+        false
+    }
 }
 
 /// A stateless map that can be inverted with the same key.

@@ -162,6 +162,9 @@ impl AddrMap for Truncate {
         Ipv6Addr::from(x & self.v6_mask)
     }
 
+    fn cheap(&self, _v6: bool) -> bool {
+        true
+    }
     fn prefix_preserving(&self) -> bool {
         false
     }

@@ -299,6 +299,10 @@ impl AddrMap for Tsa {
         self.v6.map_v6_batch(addrs);
     }
 
+    /// IPv4 is a few table lookups; IPv6 goes through Crypto-PAn.
+    fn cheap(&self, v6: bool) -> bool {
+        !v6
+    }
     fn prefix_preserving(&self) -> bool {
         true
     }

@@ -166,7 +166,10 @@ impl<R: Read> CaptureReader<R> {
     pub fn new(src: R, opts: ReaderOptions) -> Result<Self, CaptureError> {
         let mut r = CaptureReader {
             src,
-            buf: vec![0; READ_CHUNK],
+            // Twice the input's buffer: a refill then asks for at least a
+            // whole chunk, which a buffered source passes straight through
+            // instead of copying it twice.
+            buf: vec![0; 2 * READ_CHUNK],
             pos: 0,
             end: 0,
             eof: false,

@@ -447,13 +447,19 @@ pub fn classify_plain(linktype: u32, pkt: &[u8], out: &mut Located) -> Option<Pl
 
 /// [`patch`] for an address of a plain packet: write `new` over `old` at
 /// `at` (one of `pl.addr`) and update the IPv4 header and UDP checksums.
-pub fn patch_plain(pkt: &mut [u8], pl: &Plain, at: usize, old: &[u8], new: &[u8]) {
-    let n = old.len().min(new.len());
-    let Some(cur) = pkt.get_mut(at..at + n) else {
+#[inline]
+pub fn patch_plain<const N: usize>(
+    pkt: &mut [u8],
+    pl: &Plain,
+    at: usize,
+    old: &[u8; N],
+    new: &[u8; N],
+) {
+    let Some(cur) = pkt.get_mut(at..at + N) else {
         return;
     };
-    cur.copy_from_slice(&new[..n]);
-    let d = u32::from(delta_even(&old[..n], &new[..n]));
+    cur.copy_from_slice(new);
+    let d = u32::from(delta_even(old, new));
     if let Some(f) = pl.ip_ck {
         update_checksum(pkt, f, false, d);
     }
@@ -499,6 +505,7 @@ pub fn patch(pkt: &mut [u8], loc: &Located, slot: usize, new: &[u8]) {
 /// One's complement sum of the change from `old` to `new` (`~m + m'` of RFC
 /// 1624) with the first byte as the high byte of a word, folded into
 /// 1..=0xffff (never 0, so both zeros of one's complement agree).
+#[inline]
 fn delta_even(old: &[u8], new: &[u8]) -> u16 {
     // Starting at 0xffff (a zero) keeps the sum positive.
     let mut sum = 0xffffu32;
