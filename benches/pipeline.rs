@@ -19,6 +19,7 @@ fn benches(c: &mut Criterion) {
             packets,
             clients: 50_000,
             seed: 1,
+            random_clients: false,
         },
         &mut cap,
     )

@@ -22,8 +22,8 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::capture::{self, CaptureReader, Compression, FileKind, Output, ReaderOptions};
 use crate::defrag::{Defrag, DefragLimits, Verdict};
@@ -1072,41 +1072,40 @@ struct Batch {
 const BATCH_UNITS: usize = 4096;
 const BATCH_BYTES: usize = 4 << 20;
 
-enum Msg {
-    Batch(Batch),
-    Error(String),
+/// The reading side of the parallel path: whoever holds it reads the next
+/// batch, which gets the next sequence number.
+struct ReadSide<'r, R> {
+    rd: &'r mut CaptureReader<R>,
+    next: u64,
+    done: bool,
+    err: Option<String>,
 }
 
-fn wash_parallel<R: Read + Send, W: Write>(
+/// The writing side: batches are written strictly in sequence order.
+struct WriteSide<'a, W> {
+    em: Emitter<'a, W>,
+    next: u64,
+    stats: Stats,
+    err: Option<CliError>,
+}
+
+/// The parallel path for stateless techniques: each of `threads` workers
+/// (on a rayon pool) takes the reader in turn to copy out the next batch,
+/// washes it, waits for its turn and writes it. A batch stays on one core
+/// from reading to writing, and the output is in input order whatever the
+/// number of threads (batches are cut the same way every time).
+fn wash_parallel<R: Read + Send, W: Write + Send>(
     mut rd: CaptureReader<R>,
     out: &Arc<Mutex<W>>,
     plan: &mut Plan,
     stats: &mut Stats,
     name: &str,
 ) -> Result<(), CliError> {
-    let threads = plan.threads;
+    let threads = plan.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| CliError::data(format!("cannot start worker threads: {e}")))?;
-    let (tx, rx) = sync_channel::<Msg>(2);
-    let (back_tx, back_rx) = sync_channel::<Batch>(4);
-    std::thread::scope(|scope| {
-        scope.spawn(move || read_batches(&mut rd, tx, back_rx));
-        parallel_main(&pool, rx, back_tx, out, plan, stats, name)
-    })
-}
-
-fn parallel_main<W: Write>(
-    pool: &rayon::ThreadPool,
-    rx: Receiver<Msg>,
-    back_tx: SyncSender<Batch>,
-    out: &Arc<Mutex<W>>,
-    plan: &mut Plan,
-    stats: &mut Stats,
-    name: &str,
-) -> Result<(), CliError> {
-    let threads = plan.threads;
     let mut workers: Vec<(Washer, Worker)> = (0..threads)
         .filter_map(|_| {
             let w = plan.washer.try_clone()?;
@@ -1114,62 +1113,105 @@ fn parallel_main<W: Write>(
             Some((w, k))
         })
         .collect();
+    let read = Mutex::new(ReadSide {
+        rd: &mut rd,
+        next: 0,
+        done: false,
+        err: None,
+    });
+    let write = Mutex::new(WriteSide {
+        em: Emitter::new(out),
+        next: 0,
+        stats: Stats::default(),
+        err: None,
+    });
+    let turn = Condvar::new();
     let unparsed = plan.unparsed;
-    let mut err = None;
-    let mut em = Emitter::new(out);
-    // Batch N is written by this thread while the pool washes batch N + 1.
-    let mut washed: Option<Batch> = None;
-    for msg in rx.iter() {
-        let mut batch = match msg {
-            Msg::Batch(b) => b,
-            Msg::Error(e) => {
-                err = Some(CliError::data(format!("{name}: {e}")));
-                break;
-            }
-        };
-        let (b, ws) = (&mut batch, &mut workers);
-        let written = pool.in_place_scope(|s| {
-            s.spawn(move |_| wash_batch(pool, b, ws, unparsed));
-            match washed.take() {
-                Some(prev) => {
-                    let r = em.batch(&prev, &mut plan.washer, stats);
-                    recycle(prev, &back_tx);
-                    r
-                }
-                None => Ok(()),
-            }
-        });
-        washed = Some(batch);
-        if let Err(e) = written {
-            err = Some(e);
-            washed = None;
-            break;
+    pool.scope(|s| {
+        for (washer, w) in workers.iter_mut() {
+            let (read, write, turn) = (&read, &write, &turn);
+            s.spawn(move |_| batch_worker(read, write, turn, washer, w, unparsed));
         }
-    }
-    // Every batch before a read error is still written.
-    if let Some(prev) = washed.take() {
-        if let Err(e) = em.batch(&prev, &mut plan.washer, stats) {
-            err.get_or_insert(e);
-        }
-    }
-    // Dropping the receivers ends the reader thread; the scope joins it.
-    drop(rx);
-    drop(back_tx);
-    let fin = em.finish(stats);
+    });
+    let read_err = read.into_inner().map(|r| r.err).unwrap_or(None);
+    let mut ws = write
+        .into_inner()
+        .map_err(|_| CliError::data("output lock poisoned"))?;
+    // Whatever happened, release the held fragments so the output so far
+    // stays complete and valid.
+    let fin = ws.em.finish(&mut ws.stats);
+    stats.merge(&ws.stats);
     for (_, w) in &workers {
         stats.merge(&w.stats);
     }
-    match err {
-        Some(e) => Err(e),
-        None => fin,
+    if let Some(e) = ws.err {
+        return Err(e);
     }
+    if let Some(e) = read_err {
+        return Err(CliError::data(format!("{name}: {e}")));
+    }
+    fin
 }
 
-/// Hand an emptied batch back to the reader for reuse.
-fn recycle(mut batch: Batch, back: &SyncSender<Batch>) {
-    batch.buf.clear();
-    batch.recs.clear();
-    let _ = back.try_send(batch);
+/// One worker of [`wash_parallel`]: read, wash, write in turn, until the
+/// input ends or fails or a write fails.
+fn batch_worker<R: Read, W: Write>(
+    read: &Mutex<ReadSide<'_, R>>,
+    write: &Mutex<WriteSide<'_, W>>,
+    turn: &Condvar,
+    washer: &mut Washer,
+    w: &mut Worker,
+    unparsed: Unparsed,
+) {
+    let mut batch = Batch::default();
+    loop {
+        let seq = {
+            let Ok(mut r) = read.lock() else { return };
+            if r.done {
+                return;
+            }
+            let seq = r.next;
+            r.next += 1;
+            match fill_batch(r.rd, &mut batch) {
+                Ok(true) => {}
+                Ok(false) => r.done = true,
+                Err(e) => {
+                    r.done = true;
+                    r.err = Some(e);
+                }
+            }
+            seq
+        };
+        wash_recs(&mut batch.recs, &mut batch.buf, 0, washer, w, unparsed);
+        let Ok(mut g) = write.lock() else { return };
+        while g.next != seq {
+            g = match turn.wait(g) {
+                Ok(g) => g,
+                Err(_) => return,
+            };
+        }
+        let failed = if g.err.is_none() {
+            let WriteSide { em, stats, err, .. } = &mut *g;
+            if let Err(e) = em.batch(&batch, washer, stats) {
+                *err = Some(e);
+            }
+            err.is_some()
+        } else {
+            true
+        };
+        g.next += 1;
+        drop(g);
+        turn.notify_all();
+        if failed {
+            // Nothing more can be written: stop reading.
+            if let Ok(mut r) = read.lock() {
+                r.done = true;
+            }
+            return;
+        }
+        batch.buf.clear();
+        batch.recs.clear();
+    }
 }
 
 /// Copy units from the reader into `batch` until it is full. Ok(true) when
@@ -1199,31 +1241,6 @@ fn fill_batch<R: Read>(rd: &mut CaptureReader<R>, batch: &mut Batch) -> Result<b
             }
             Ok(None) => return Ok(false),
             Err(e) => return Err(e.to_string()),
-        }
-    }
-}
-
-fn read_batches<R: Read>(rd: &mut CaptureReader<R>, tx: SyncSender<Msg>, back: Receiver<Batch>) {
-    let mut batch = Batch::default();
-    loop {
-        let r = fill_batch(rd, &mut batch);
-        let next = match r {
-            Ok(true) => back.try_recv().unwrap_or_default(),
-            _ => Batch::default(),
-        };
-        if tx
-            .send(Msg::Batch(std::mem::replace(&mut batch, next)))
-            .is_err()
-        {
-            return;
-        }
-        match r {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                let _ = tx.send(Msg::Error(e));
-                return;
-            }
         }
     }
 }
@@ -1298,33 +1315,3 @@ fn wash_recs(
     }
 }
 
-fn wash_batch(
-    pool: &rayon::ThreadPool,
-    batch: &mut Batch,
-    workers: &mut [(Washer, Worker)],
-    unparsed: Unparsed,
-) {
-    let n = batch.recs.len();
-    let per = n.div_ceil(workers.len()).max(1);
-    // Split units and their bytes into one contiguous chunk per worker.
-    let mut chunks: Vec<(&mut [Rec], &mut [u8], usize)> = Vec::with_capacity(workers.len());
-    let mut recs: &mut [Rec] = &mut batch.recs;
-    let mut buf: &mut [u8] = &mut batch.buf;
-    let mut base = 0usize;
-    while !recs.is_empty() {
-        let take = per.min(recs.len());
-        let (rc, rrest) = recs.split_at_mut(take);
-        let end = rc.last().map_or(base, |r| r.end);
-        let (bc, brest) = buf.split_at_mut(end - base);
-        chunks.push((rc, bc, base));
-        recs = rrest;
-        buf = brest;
-        base = end;
-    }
-    pool.install(|| {
-        use rayon::prelude::*;
-        workers.par_iter_mut().zip(chunks.into_par_iter()).for_each(
-            |((washer, w), (recs, buf, base))| wash_recs(recs, buf, base, washer, w, unparsed),
-        );
-    });
-}

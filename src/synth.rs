@@ -1,7 +1,8 @@
 //! Synthetic DNS captures for benchmarks and scale tests: Ethernet, UDP DNS
 //! queries and their responses between clients drawn from a Zipf
-//! distribution and a few servers, 90 % IPv4 and 10 % IPv6, with valid
-//! checksums. Deterministic for a given seed.
+//! distribution (or, with `random_clients`, a new random client for every
+//! query) and a few servers, 90 % IPv4 and 10 % IPv6, with valid checksums.
+//! Deterministic for a given seed.
 
 use std::io::Write;
 
@@ -14,6 +15,9 @@ pub struct SynthSpec {
     pub clients: u32,
     /// Generator seed.
     pub seed: u64,
+    /// Every query from a new, uniformly random client address (`clients`
+    /// is then ignored).
+    pub random_clients: bool,
 }
 
 struct Rng(u64);
@@ -76,22 +80,44 @@ pub fn write_capture<W: Write>(spec: SynthSpec, mut w: W) -> std::io::Result<()>
     w.write_all(&1u32.to_le_bytes())?;
     let mut frame = Vec::with_capacity(256);
     let mut dnsmsg = Vec::with_capacity(128);
-    let mut pending: Option<(usize, u16, u16, usize)> = None;
+    let mut pending: Option<([u8; 4], [u8; 16], bool, u16, u16, usize)> = None;
     let t0 = 1_767_225_600u64;
     for i in 0..spec.packets {
-        let (client, id, port, name, response) = match pending.take() {
-            Some((c, id, port, name)) => (c, id, port, name, true),
+        let (cli4, cli6, v6, id, port, name, response) = match pending.take() {
+            Some((a4, a6, v6, id, port, name)) => (a4, a6, v6, id, port, name, true),
             None => {
-                let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
-                let c = cdf.partition_point(|&x| x < u).min(n - 1);
+                let (a4, a6, v6) = if spec.random_clients {
+                    let r = rng.next();
+                    let mut a6 = [0u8; 16];
+                    a6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+                    a6[4..12].copy_from_slice(&rng.next().to_be_bytes());
+                    a6[12..].copy_from_slice(&(r as u32).to_be_bytes());
+                    // Never 0.0.0.0: 1 to 223 in the first byte.
+                    let mut a4 = (r as u32).to_be_bytes();
+                    a4[0] = 1 + a4[0] % 223;
+                    (a4, a6, (r >> 32) % 10 == 9)
+                } else {
+                    let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+                    let c = cdf.partition_point(|&x| x < u).min(n - 1) as u32;
+                    let a4 = [
+                        10 + (c >> 16) as u8 % 100,
+                        (c >> 8) as u8,
+                        c as u8,
+                        1 + (c >> 24) as u8,
+                    ];
+                    let mut a6 = [0u8; 16];
+                    a6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+                    a6[4..8].copy_from_slice(&c.to_be_bytes());
+                    a6[15] = 1;
+                    (a4, a6, c % 10 == 9)
+                };
                 let id = rng.next() as u16;
                 let port = 1024 + (rng.next() % 60000) as u16;
                 let name = (rng.next() % NAMES.len() as u64) as usize;
-                pending = Some((c, id, port, name));
-                (c, id, port, name, false)
+                pending = Some((a4, a6, v6, id, port, name));
+                (a4, a6, v6, id, port, name, false)
             }
         };
-        let v6 = client % 10 == 9;
         // The DNS message.
         dnsmsg.clear();
         dnsmsg.extend_from_slice(&id.to_be_bytes());
@@ -110,19 +136,8 @@ pub fn write_capture<W: Write>(spec: SynthSpec, mut w: W) -> std::io::Result<()>
             dnsmsg.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4, 203, 0, 113]);
             dnsmsg.push(name as u8);
         }
-        let c = client as u32;
-        let cli4 = [
-            10 + (c >> 16) as u8 % 100,
-            (c >> 8) as u8,
-            c as u8,
-            1 + (c >> 24) as u8,
-        ];
         let srv4 = [198, 51, 100, 53];
-        let mut cli6 = [0u8; 16];
-        cli6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
-        cli6[4..8].copy_from_slice(&c.to_be_bytes());
-        cli6[15] = 1;
-        let mut srv6 = [0u8; 16];
+            let mut srv6 = [0u8; 16];
         srv6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
         srv6[14] = 0x53;
         srv6[15] = 0x53;
@@ -193,6 +208,10 @@ pub struct SynthArgs {
     /// Generator seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// A new, uniformly random client address for every query (instead
+    /// of `--clients` Zipf-distributed ones).
+    #[arg(long)]
+    pub random_clients: bool,
 }
 
 /// Run `ipwash synth`.
@@ -201,6 +220,7 @@ pub fn run_synth(a: &SynthArgs) -> Result<(), crate::error::CliError> {
         packets: a.packets,
         clients: a.clients,
         seed: a.seed,
+        random_clients: a.random_clients,
     };
     if a.output.as_os_str() == "-" {
         if crate::capture::is_terminal_stdout() {

@@ -376,6 +376,7 @@ fn shortcut_takes_every_plain_dns_packet() {
         packets: 5000,
         clients: 300,
         seed: 7,
+        random_clients: false,
     };
     let f = std::fs::File::create(&path).expect("create");
     ipwash::synth::write_capture(spec, std::io::BufWriter::new(f)).expect("write");
