@@ -60,6 +60,10 @@ const NAMES: [&str; 8] = [
     "update.example.org",
 ];
 
+/// A query waiting for its response: the client's IPv4 and IPv6 address,
+/// whether it uses IPv6, the DNS id, the client port and the name.
+type Query = ([u8; 4], [u8; 16], bool, u16, u16, usize);
+
 /// Write a classic pcap (little-endian, microseconds, Ethernet) to `w`.
 pub fn write_capture<W: Write>(spec: SynthSpec, mut w: W) -> std::io::Result<()> {
     let mut rng = Rng(spec.seed);
@@ -80,7 +84,7 @@ pub fn write_capture<W: Write>(spec: SynthSpec, mut w: W) -> std::io::Result<()>
     w.write_all(&1u32.to_le_bytes())?;
     let mut frame = Vec::with_capacity(256);
     let mut dnsmsg = Vec::with_capacity(128);
-    let mut pending: Option<([u8; 4], [u8; 16], bool, u16, u16, usize)> = None;
+    let mut pending: Option<Query> = None;
     let t0 = 1_767_225_600u64;
     for i in 0..spec.packets {
         let (cli4, cli6, v6, id, port, name, response) = match pending.take() {
@@ -137,7 +141,7 @@ pub fn write_capture<W: Write>(spec: SynthSpec, mut w: W) -> std::io::Result<()>
             dnsmsg.push(name as u8);
         }
         let srv4 = [198, 51, 100, 53];
-            let mut srv6 = [0u8; 16];
+        let mut srv6 = [0u8; 16];
         srv6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
         srv6[14] = 0x53;
         srv6[15] = 0x53;

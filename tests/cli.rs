@@ -592,3 +592,41 @@ fn ipcrypt_nd_and_ndx_vectors_through_cli() {
         assert!(!dir.path().join("x.pcap").exists());
     }
 }
+
+/// Client addresses of the queries (UDP to port 53) in a generated capture:
+/// (queries, distinct clients).
+fn synth_clients(args: &[&str]) -> (usize, usize) {
+    let mut a = vec!["synth", "-o", "-", "--packets", "4000"];
+    a.extend_from_slice(args);
+    let cap = common::run_ok(&a, b"");
+    let mut at = 24;
+    let mut seen = std::collections::HashSet::new();
+    let mut queries = 0;
+    while at + 16 <= cap.len() {
+        let len = u32::from_le_bytes(cap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let f = &cap[at + 16..at + 16 + len];
+        let (src, udp) = match u16::from_be_bytes([f[12], f[13]]) {
+            0x0800 => (&f[26..30], 34),
+            0x86dd => (&f[22..38], 54),
+            et => panic!("ethertype {et:#x}"),
+        };
+        if u16::from_be_bytes([f[udp + 2], f[udp + 3]]) == 53 {
+            queries += 1;
+            seen.insert(src.to_vec());
+        }
+        at += 16 + len;
+    }
+    assert_eq!(at, cap.len());
+    (queries, seen.len())
+}
+
+#[test]
+fn synth_random_clients_are_all_new() {
+    let (q, distinct) = synth_clients(&["--random-clients"]);
+    assert_eq!(q, 2000);
+    assert_eq!(distinct, q, "every query from a new client");
+    // The default draws from --clients Zipf-distributed ones.
+    let (q, distinct) = synth_clients(&["--clients", "100"]);
+    assert_eq!(q, 2000);
+    assert!(distinct <= 100 && distinct > 10, "{distinct}");
+}
