@@ -1217,32 +1217,20 @@ fn batch_worker<R: Read, W: Write>(
 /// Copy units from the reader into `batch` until it is full. Ok(true) when
 /// the input has more, Ok(false) at its end.
 fn fill_batch<R: Read>(rd: &mut CaptureReader<R>, batch: &mut Batch) -> Result<bool, String> {
-    loop {
-        match rd.next_unit() {
-            Ok(Some(u)) => {
-                let start = batch.buf.len();
-                batch.buf.extend_from_slice(u.data);
-                let end = batch.buf.len();
-                let pkt = u
-                    .packet
-                    .as_ref()
-                    .map(|p| (p.range.start, p.range.end, p.linktype));
-                batch.recs.push(Rec {
-                    start,
-                    end,
-                    pkt,
-                    dropped: u.dropped,
-                    outcome: Outcome::Block,
-                    frag: None,
-                });
-                if batch.recs.len() >= BATCH_UNITS || batch.buf.len() >= BATCH_BYTES {
-                    return Ok(true);
-                }
-            }
-            Ok(None) => return Ok(false),
-            Err(e) => return Err(e.to_string()),
-        }
-    }
+    let Batch { buf, recs } = batch;
+    let units = BATCH_UNITS.saturating_sub(recs.len());
+    let bytes = BATCH_BYTES.saturating_sub(buf.len());
+    rd.read_into(buf, units, bytes, |start, end, pkt, dropped| {
+        recs.push(Rec {
+            start,
+            end,
+            pkt,
+            dropped,
+            outcome: Outcome::Block,
+            frag: None,
+        })
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// The sequential path for stateless techniques on files: whole batches

@@ -292,6 +292,72 @@ impl<R: Read> CaptureReader<R> {
         }))
     }
 
+    /// Append whole units to `out` until `max_units` units or `max_bytes`
+    /// bytes have been added, calling `unit(start, end, packet, dropped)`
+    /// for each with its place in `out`, the packet's range inside the unit
+    /// and its link type. Ok(true) when the input may have more, Ok(false)
+    /// at its end; after an error the units before the fault are in `out`.
+    ///
+    /// The same units as [`CaptureReader::next_unit`] one by one, but the
+    /// classic pcap records already in the buffer are found by their
+    /// headers alone and copied in one piece.
+    pub fn read_into(
+        &mut self,
+        out: &mut Vec<u8>,
+        max_units: usize,
+        max_bytes: usize,
+        mut unit: impl FnMut(usize, usize, Option<(usize, usize, u32)>, Option<&'static str>),
+    ) -> Result<bool, CaptureError> {
+        let (mut units, first) = (0usize, out.len());
+        loop {
+            if units >= max_units || out.len() - first >= max_bytes {
+                return Ok(true);
+            }
+            if let Format::Pcap(f) = self.format {
+                let hlen = if f.modified { 24 } else { 16 };
+                let avail = self.buf.get(self.pos..self.end).unwrap_or_default();
+                let base = out.len();
+                let room = max_bytes - (base - first);
+                let (mut o, mut k) = (0, 0u64);
+                while units < max_units && o < room {
+                    let Some(h) = avail.get(o..o + hlen) else {
+                        break;
+                    };
+                    let caplen = ng::u32_at(h, 8, f.big) as usize;
+                    // Oversized or incomplete: the record-by-record path
+                    // reports or refills.
+                    if caplen > MAX_PCAP_CAPLEN || o + hlen + caplen > avail.len() {
+                        break;
+                    }
+                    let len = hlen + caplen;
+                    unit(base + o, base + o + len, Some((hlen, len, f.linktype)), None);
+                    o += len;
+                    k += 1;
+                    units += 1;
+                }
+                if o > 0 {
+                    out.extend_from_slice(avail.get(..o).unwrap_or_default());
+                    self.pos += o;
+                    self.offset += o as u64;
+                    self.records += k;
+                    self.packets += k;
+                    continue;
+                }
+            }
+            let Some(u) = self.next_unit()? else {
+                return Ok(false);
+            };
+            let start = out.len();
+            out.extend_from_slice(u.data);
+            let pkt = u
+                .packet
+                .as_ref()
+                .map(|p| (p.range.start, p.range.end, p.linktype));
+            unit(start, out.len(), pkt, u.dropped);
+            units += 1;
+        }
+    }
+
     /// Make `need` unread bytes available if the input has them; returns how
     /// many unread bytes there are.
     fn fill(&mut self, need: usize) -> io::Result<usize> {
@@ -695,5 +761,63 @@ mod tests {
         }
         assert!(r.next_unit().unwrap().is_none());
         assert!(r.buf.len() <= 2 * (MAX_PCAP_CAPLEN + 16));
+    }
+
+    /// Units one by one with `next_unit`: bytes, unit ends, packet ranges,
+    /// the error text if any, and the counters at the end.
+    fn one_by_one(f: &[u8], step: usize) -> (Vec<u8>, Vec<usize>, Option<String>, u64, u64) {
+        let mut r = CaptureReader::new(Slow(f, step), ReaderOptions::default()).unwrap();
+        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        let err = loop {
+            match r.next_unit() {
+                Ok(Some(u)) => {
+                    out.extend_from_slice(u.data);
+                    ends.push(out.len());
+                }
+                Ok(None) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        (out, ends, err, r.records_read(), r.offset())
+    }
+
+    #[test]
+    fn read_into_gives_the_same_units() {
+        let sizes: Vec<usize> = (0..3000).map(|i| (i * 37) % 1500).collect();
+        let whole = pcap(&sizes);
+        let mut oversized = pcap(&sizes[..50]);
+        oversized.extend(pcap(&[MAX_PCAP_CAPLEN + 1]).get(24..40).unwrap());
+        let cut = &whole[..whole.len() - 700];
+        for f in [&whole[..], cut, &oversized[..]] {
+            for step in [7, 4096, usize::MAX] {
+                let want = one_by_one(f, step);
+                // The cut and the oversized files end in an error.
+                assert_eq!(want.2.is_some(), f.len() != whole.len());
+                for (max_units, max_bytes) in [(1, usize::MAX), (100, 5000), (4096, 1 << 20)] {
+                    let mut r = CaptureReader::new(Slow(f, step), ReaderOptions::default()).unwrap();
+                    let (mut out, mut ends) = (Vec::new(), Vec::new());
+                    let err = loop {
+                        let before = ends.len();
+                        let res = r.read_into(&mut out, max_units, max_bytes, |s, e, p, d| {
+                            assert_eq!(s, ends.last().copied().unwrap_or(0));
+                            let (a, b, lt) = p.unwrap();
+                            assert_eq!((a, lt, d), (16, 1, None));
+                            assert!(b >= a);
+                            ends.push(e);
+                        });
+                        assert!(ends.len() - before <= max_units);
+                        match res {
+                            Ok(true) => {}
+                            Ok(false) => break None,
+                            Err(e) => break Some(e.to_string()),
+                        }
+                    };
+                    assert_eq!(out, want.0, "step {step}, {max_units} units");
+                    assert_eq!(ends, want.1);
+                    assert_eq!(err, want.2);
+                    assert_eq!((r.records_read(), r.offset()), (want.3, want.4));
+                }
+            }
+        }
     }
 }
