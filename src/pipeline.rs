@@ -907,7 +907,7 @@ impl<'a, W: Write> Emitter<'a, W> {
             let piece = Piece {
                 data: &batch.buf[r.start..r.end],
                 pkt: r.pkt.map(|(a, b, _)| a..b),
-                frag: r.frag.as_ref(),
+                frag: r.frag.as_deref(),
                 outcome: r.outcome,
             };
             self.defrag_or_write(o, piece, washer, stats)?;
@@ -1059,7 +1059,7 @@ struct Rec {
     dropped: Option<&'static str>,
     outcome: Outcome,
     /// Set when the packet is an IP fragment.
-    frag: Option<FragInfo>,
+    frag: Option<Box<FragInfo>>,
 }
 
 /// A batch of units copied out of the reader's buffer.
@@ -1296,7 +1296,7 @@ fn wash_recs(
                     Some(pkt) => wash_packet(pkt, lt, washer, w, unparsed),
                     None => Outcome::Dropped("malformed_record"),
                 };
-                r.frag = w.loc.frag.take();
+                r.frag = w.loc.frag.take().map(Box::new);
                 o
             }
         };
