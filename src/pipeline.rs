@@ -7,13 +7,15 @@
 //!       -> output in input order, same format and wrapping
 //! ```
 //!
-//! Stateful techniques (enumeration, prefix map) run the sequential path:
-//! their output depends on the order addresses are first seen. Stateless
-//! techniques run the parallel path: a reader thread cuts the input into
-//! batches, the batch is split into one contiguous chunk per worker, and the
-//! chunks are washed with rayon and written back in order. A worker's result
-//! depends only on the packet and the key, so the output is byte-identical
-//! for every thread count.
+//! Stateful techniques (enumeration, prefix map) run the sequential path,
+//! packet by packet: their output depends on the order addresses are first
+//! seen. Stateless techniques on files run in batches: with several threads,
+//! each worker on a rayon pool takes the reader in turn to copy out the next
+//! batch, washes it, and writes it when its turn comes, so the output is in
+//! input order and a batch stays on one core from reading to writing. A
+//! worker's result depends only on the packet and the key, so the output is
+//! byte-identical for every thread count. Plain UDP packets take a shortcut
+//! past the general packet walker ([`packet::classify_plain`]).
 //!
 //! A packet that cannot be parsed far enough to find every address is
 //! dropped and counted by reason (fail closed), unless `--unparsed pass`.
@@ -820,6 +822,7 @@ fn wash_capture<R: Read + Send, W: Write + Send>(
             wash_parallel(rd, out, plan, stats, name)
         }
         Technique::Stateless(_) if !live => wash_batched(&mut rd, out, plan, stats, name),
+        Technique::Stateful(_) if !live => wash_prefetched(rd, out, plan, stats, name),
         _ => wash_sequential(&mut rd, out, plan, stats, name),
     }
 }
@@ -875,12 +878,22 @@ impl<'a, W: Write> Emitter<'a, W> {
         washer: &mut Washer,
         stats: &mut Stats,
     ) -> Result<(), CliError> {
+        self.recs(&batch.buf, &batch.recs, washer, stats)
+    }
+
+    /// Write washed units `recs` (whose bytes are in `buf`) in order.
+    fn recs(
+        &mut self,
+        buf: &[u8],
+        recs: &[Rec],
+        washer: &mut Washer,
+        stats: &mut Stats,
+    ) -> Result<(), CliError> {
         let mut o = self
             .out
             .lock()
             .map_err(|_| CliError::data("output lock poisoned"))?;
         let o = &mut *o;
-        let buf = &batch.buf;
         let write = |o: &mut W, run: &Range<usize>| -> Result<(), CliError> {
             match buf.get(run.clone()) {
                 Some(b) if !b.is_empty() => o.write_all(b).map_err(|e| CliError::io("output", e)),
@@ -888,7 +901,7 @@ impl<'a, W: Write> Emitter<'a, W> {
             }
         };
         let mut run = 0..0;
-        for r in &batch.recs {
+        for r in recs {
             record(stats, r.outcome);
             if !writes(r.outcome) {
                 continue;
@@ -905,7 +918,7 @@ impl<'a, W: Write> Emitter<'a, W> {
             write(o, &run)?;
             run = r.end..r.end;
             let piece = Piece {
-                data: &batch.buf[r.start..r.end],
+                data: &buf[r.start..r.end],
                 pkt: r.pkt.map(|(a, b, _)| a..b),
                 frag: r.frag.as_deref(),
                 outcome: r.outcome,
@@ -1273,6 +1286,57 @@ fn wash_batched<R: Read, W: Write>(
     let fin = em.finish(stats);
     stats.merge(&w.stats);
     res.and(fin)
+}
+
+/// The path for stateful techniques on files: a reader thread parses and
+/// copies out the next batches while this thread washes and writes, unit
+/// by unit in input order (as the per-unit path, so that addresses washed
+/// at reassembly keep their place in the order of first appearance).
+fn wash_prefetched<R: Read + Send, W: Write>(
+    mut rd: CaptureReader<R>,
+    out: &Arc<Mutex<W>>,
+    plan: &mut Plan,
+    stats: &mut Stats,
+    name: &str,
+) -> Result<(), CliError> {
+    let (tx, rx) = sync_channel::<(Batch, Result<bool, String>)>(2);
+    let (back_tx, back_rx) = sync_channel::<Batch>(2);
+    std::thread::scope(|scope| {
+        scope.spawn(move || loop {
+            let mut b = back_rx.try_recv().unwrap_or_default();
+            let r = fill_batch(&mut rd, &mut b);
+            let more = matches!(r, Ok(true));
+            if tx.send((b, r)).is_err() || !more {
+                return;
+            }
+        });
+        let mut w = Worker::for_washer(&plan.washer, plan.cache_size);
+        let mut em = Emitter::new(out);
+        let mut res = Ok(());
+        'batches: for (mut batch, r) in rx.iter() {
+            for i in 0..batch.recs.len() {
+                let Batch { buf, recs } = &mut batch;
+                let one = &mut recs[i..=i];
+                wash_recs(one, buf, 0, &mut plan.washer, &mut w, plan.unparsed);
+                if let Err(e) = em.recs(buf, one, &mut plan.washer, stats) {
+                    res = Err(e);
+                    break 'batches;
+                }
+            }
+            if let Err(e) = r {
+                res = Err(CliError::data(format!("{name}: {e}")));
+                break;
+            }
+            batch.buf.clear();
+            batch.recs.clear();
+            let _ = back_tx.try_send(batch);
+        }
+        // Dropping the receiver ends the reader thread.
+        drop(rx);
+        let fin = em.finish(stats);
+        stats.merge(&w.stats);
+        res.and(fin)
+    })
 }
 
 /// Wash the units `recs`, whose bytes are `buf` (which starts at offset

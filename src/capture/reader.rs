@@ -330,7 +330,12 @@ impl<R: Read> CaptureReader<R> {
                         break;
                     }
                     let len = hlen + caplen;
-                    unit(base + o, base + o + len, Some((hlen, len, f.linktype)), None);
+                    unit(
+                        base + o,
+                        base + o + len,
+                        Some((hlen, len, f.linktype)),
+                        None,
+                    );
                     o += len;
                     k += 1;
                     units += 1;
@@ -794,7 +799,8 @@ mod tests {
                 // The cut and the oversized files end in an error.
                 assert_eq!(want.2.is_some(), f.len() != whole.len());
                 for (max_units, max_bytes) in [(1, usize::MAX), (100, 5000), (4096, 1 << 20)] {
-                    let mut r = CaptureReader::new(Slow(f, step), ReaderOptions::default()).unwrap();
+                    let mut r =
+                        CaptureReader::new(Slow(f, step), ReaderOptions::default()).unwrap();
                     let (mut out, mut ends) = (Vec::new(), Vec::new());
                     let err = loop {
                         let before = ends.len();
