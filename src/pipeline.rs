@@ -678,42 +678,78 @@ fn map_v6(a: u128, side: Side, washer: &mut Washer, w: &mut Worker, stateless: b
     }
 }
 
+/// Map a full address of `N` (4 or 16) bytes seen on `side`; `flip`: it is
+/// stored with every bit inverted (Teredo). The new bytes, as stored, when
+/// they differ.
+#[inline]
+fn map_full<const N: usize>(
+    b: [u8; N],
+    flip: bool,
+    side: Side,
+    washer: &mut Washer,
+    w: &mut Worker,
+    stateless: bool,
+) -> Option<[u8; N]> {
+    let mut x = b;
+    if flip {
+        x.iter_mut().for_each(|v| *v = !*v);
+    }
+    let mut out = x;
+    if let Ok(v4) = <[u8; 4]>::try_from(&x[..]) {
+        let a = u32::from_be_bytes(v4);
+        let m = map_v4(a, side, washer, w, stateless);
+        if m == a {
+            return None;
+        }
+        out.copy_from_slice(&m.to_be_bytes());
+    } else {
+        let v6 = <[u8; 16]>::try_from(&x[..]).ok()?;
+        let a = u128::from_be_bytes(v6);
+        let m = map_v6(a, side, washer, w, stateless);
+        if m == a {
+            return None;
+        }
+        out.copy_from_slice(&m.to_be_bytes());
+    }
+    if flip {
+        out.iter_mut().for_each(|v| *v = !*v);
+    }
+    Some(out)
+}
+
 /// Wash a plain UDP packet (see [`packet::classify_plain`]): the same
 /// result as the general path, without its bookkeeping.
 fn wash_plain(pkt: &mut [u8], pl: &Plain, washer: &mut Washer, w: &mut Worker) -> Outcome {
+    fn one<const N: usize>(
+        pkt: &mut [u8],
+        pl: &Plain,
+        i: usize,
+        washer: &mut Washer,
+        w: &mut Worker,
+        stateless: bool,
+    ) -> bool {
+        let at = pl.addr[i];
+        let Some(b) = pkt
+            .get(at..at + N)
+            .and_then(|b| <[u8; N]>::try_from(b).ok())
+        else {
+            return false;
+        };
+        match map_full(b, false, pl.side[i], washer, w, stateless) {
+            Some(n) => {
+                packet::patch_plain(pkt, pl, at, &b, &n);
+                true
+            }
+            None => false,
+        }
+    }
     let stateless = matches!(washer.technique, Technique::Stateless(_));
     let mut changed = false;
-    for (&at, &side) in pl.addr.iter().zip(&pl.side) {
-        match pl.family {
-            Family::V4 => {
-                let Some(b) = pkt
-                    .get(at..at + 4)
-                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                else {
-                    continue;
-                };
-                let a = u32::from_be_bytes(b);
-                let m = map_v4(a, side, washer, w, stateless);
-                if m != a {
-                    packet::patch_plain(pkt, pl, at, &b, &m.to_be_bytes());
-                    changed = true;
-                }
-            }
-            Family::V6 => {
-                let Some(b) = pkt
-                    .get(at..at + 16)
-                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                else {
-                    continue;
-                };
-                let a = u128::from_be_bytes(b);
-                let m = map_v6(a, side, washer, w, stateless);
-                if m != a {
-                    packet::patch_plain(pkt, pl, at, &b, &m.to_be_bytes());
-                    changed = true;
-                }
-            }
-        }
+    for i in 0..2 {
+        changed |= match pl.family {
+            Family::V4 => one::<4>(pkt, pl, i, washer, w, stateless),
+            Family::V6 => one::<16>(pkt, pl, i, washer, w, stateless),
+        };
     }
     Outcome::Written(changed)
 }
@@ -748,32 +784,24 @@ pub fn wash_packet(
         let Some(bytes) = pkt.get(s.offset..s.offset + n) else {
             continue;
         };
-        // Teredo stores the client's IPv4 address with every bit inverted.
-        let flip = if inverted { u128::MAX } else { 0 };
         if n == full && prefix_bits as usize == full * 8 {
-            match family {
-                Family::V4 => {
-                    let Ok(b) = <[u8; 4]>::try_from(bytes) else {
-                        continue;
-                    };
-                    let a = u32::from_be_bytes(b) ^ flip as u32;
-                    let m = map_v4(a, side, washer, w, stateless);
-                    if m != a {
-                        packet::patch(pkt, &w.loc, i, &(m ^ flip as u32).to_be_bytes());
-                        changed = true;
-                    }
-                }
-                Family::V6 => {
-                    let Ok(b) = <[u8; 16]>::try_from(bytes) else {
-                        continue;
-                    };
-                    let a = u128::from_be_bytes(b) ^ flip;
-                    let m = map_v6(a, side, washer, w, stateless);
-                    if m != a {
-                        packet::patch(pkt, &w.loc, i, &(m ^ flip).to_be_bytes());
-                        changed = true;
-                    }
-                }
+            // Teredo stores the client's IPv4 address with every bit inverted.
+            let new = match family {
+                Family::V4 => <[u8; 4]>::try_from(bytes)
+                    .ok()
+                    .and_then(|b| map_full(b, inverted, side, washer, w, stateless))
+                    .map(|n| {
+                        let mut a = [0u8; 16];
+                        a[..4].copy_from_slice(&n);
+                        a
+                    }),
+                Family::V6 => <[u8; 16]>::try_from(bytes)
+                    .ok()
+                    .and_then(|b| map_full(b, inverted, side, washer, w, stateless)),
+            };
+            if let Some(new) = new {
+                packet::patch(pkt, &w.loc, i, &new[..n]);
+                changed = true;
             }
             continue;
         }
