@@ -9,8 +9,9 @@
 //!
 //! Stateful techniques (enumeration, prefix map) run the sequential path,
 //! packet by packet: their output depends on the order addresses are first
-//! seen. Stateless techniques on files run in batches: with several threads,
-//! each worker on a rayon pool takes the reader in turn to copy out the next
+//! seen (on files, a reader thread parses the next batches meanwhile).
+//! Stateless techniques on files run in batches: each worker on a rayon pool
+//! (`--threads` of them) takes the reader in turn to copy out the next
 //! batch, washes it, and writes it when its turn comes, so the output is in
 //! input order and a batch stays on one core from reading to writing. A
 //! worker's result depends only on the packet and the key, so the output is
@@ -678,78 +679,59 @@ fn map_v6(a: u128, side: Side, washer: &mut Washer, w: &mut Worker, stateless: b
     }
 }
 
-/// Map a full address of `N` (4 or 16) bytes seen on `side`; `flip`: it is
-/// stored with every bit inverted (Teredo). The new bytes, as stored, when
-/// they differ.
+/// Map the full address of `N` (4 or 16) bytes at `at` in `pkt`, seen on
+/// `side`; `flip`: it is stored with every bit inverted (Teredo). The bytes
+/// as stored and their replacement, when they differ.
 #[inline]
-fn map_full<const N: usize>(
-    b: [u8; N],
+fn map_at<const N: usize>(
+    pkt: &[u8],
+    at: usize,
     flip: bool,
     side: Side,
     washer: &mut Washer,
     w: &mut Worker,
     stateless: bool,
-) -> Option<[u8; N]> {
-    let mut x = b;
+) -> Option<([u8; N], [u8; N])> {
+    let old = <[u8; N]>::try_from(pkt.get(at..at + N)?).ok()?;
+    let mut x = old;
     if flip {
         x.iter_mut().for_each(|v| *v = !*v);
     }
-    let mut out = x;
+    let mut new = x;
     if let Ok(v4) = <[u8; 4]>::try_from(&x[..]) {
         let a = u32::from_be_bytes(v4);
         let m = map_v4(a, side, washer, w, stateless);
         if m == a {
             return None;
         }
-        out.copy_from_slice(&m.to_be_bytes());
+        new.copy_from_slice(&m.to_be_bytes());
     } else {
-        let v6 = <[u8; 16]>::try_from(&x[..]).ok()?;
-        let a = u128::from_be_bytes(v6);
+        let a = u128::from_be_bytes(<[u8; 16]>::try_from(&x[..]).ok()?);
         let m = map_v6(a, side, washer, w, stateless);
         if m == a {
             return None;
         }
-        out.copy_from_slice(&m.to_be_bytes());
+        new.copy_from_slice(&m.to_be_bytes());
     }
     if flip {
-        out.iter_mut().for_each(|v| *v = !*v);
+        new.iter_mut().for_each(|v| *v = !*v);
     }
-    Some(out)
+    Some((old, new))
 }
 
 /// Wash a plain UDP packet (see [`packet::classify_plain`]): the same
 /// result as the general path, without its bookkeeping.
 fn wash_plain(pkt: &mut [u8], pl: &Plain, washer: &mut Washer, w: &mut Worker) -> Outcome {
-    fn one<const N: usize>(
-        pkt: &mut [u8],
-        pl: &Plain,
-        i: usize,
-        washer: &mut Washer,
-        w: &mut Worker,
-        stateless: bool,
-    ) -> bool {
-        let at = pl.addr[i];
-        let Some(b) = pkt
-            .get(at..at + N)
-            .and_then(|b| <[u8; N]>::try_from(b).ok())
-        else {
-            return false;
-        };
-        match map_full(b, false, pl.side[i], washer, w, stateless) {
-            Some(n) => {
-                packet::patch_plain(pkt, pl, at, &b, &n);
-                true
-            }
-            None => false,
-        }
-    }
     let stateless = matches!(washer.technique, Technique::Stateless(_));
     let mut changed = false;
-    for i in 0..2 {
+    for (&at, &side) in pl.addr.iter().zip(&pl.side) {
         changed |= match pl.family {
-            Family::V4 => one::<4>(pkt, pl, i, washer, w, stateless),
-            Family::V6 => one::<16>(pkt, pl, i, washer, w, stateless),
-        };
+            Family::V4 => map_at::<4>(pkt, at, false, side, washer, w, stateless)
+                .map(|(old, new)| packet::patch_plain(pkt, pl, at, &old, &new)),
+            Family::V6 => map_at::<16>(pkt, at, false, side, washer, w, stateless)
+                .map(|(old, new)| packet::patch_plain(pkt, pl, at, &old, &new)),
+        }
+        .is_some();
     }
     Outcome::Written(changed)
 }
@@ -781,30 +763,21 @@ pub fn wash_packet(
         let (family, side, n, prefix_bits) = (s.family, s.side, s.len as usize, s.prefix_bits);
         let inverted = s.origin == Origin::TeredoOrigin;
         let full = family.bytes();
+        if n == full && prefix_bits as usize == full * 8 {
+            // Teredo stores the client's IPv4 address with every bit inverted.
+            let at = s.offset;
+            changed |= match family {
+                Family::V4 => map_at::<4>(pkt, at, inverted, side, washer, w, stateless)
+                    .map(|(_, new)| packet::patch(pkt, &w.loc, i, &new)),
+                Family::V6 => map_at::<16>(pkt, at, inverted, side, washer, w, stateless)
+                    .map(|(_, new)| packet::patch(pkt, &w.loc, i, &new)),
+            }
+            .is_some();
+            continue;
+        }
         let Some(bytes) = pkt.get(s.offset..s.offset + n) else {
             continue;
         };
-        if n == full && prefix_bits as usize == full * 8 {
-            // Teredo stores the client's IPv4 address with every bit inverted.
-            let new = match family {
-                Family::V4 => <[u8; 4]>::try_from(bytes)
-                    .ok()
-                    .and_then(|b| map_full(b, inverted, side, washer, w, stateless))
-                    .map(|n| {
-                        let mut a = [0u8; 16];
-                        a[..4].copy_from_slice(&n);
-                        a
-                    }),
-                Family::V6 => <[u8; 16]>::try_from(bytes)
-                    .ok()
-                    .and_then(|b| map_full(b, inverted, side, washer, w, stateless)),
-            };
-            if let Some(new) = new {
-                packet::patch(pkt, &w.loc, i, &new[..n]);
-                changed = true;
-            }
-            continue;
-        }
         // An ECS prefix, or an address cut short by the snapshot length.
         let mut cur = [0u8; 16];
         cur[..n].copy_from_slice(bytes);
@@ -846,10 +819,7 @@ fn wash_capture<R: Read + Send, W: Write + Send>(
     match &plan.washer.technique {
         // A live pipe takes the sequential path, which flushes the output
         // whenever the input would block; batches would hold packets back.
-        Technique::Stateless(_) if plan.threads > 1 && !live => {
-            wash_parallel(rd, out, plan, stats, name)
-        }
-        Technique::Stateless(_) if !live => wash_batched(&mut rd, out, plan, stats, name),
+        Technique::Stateless(_) if !live => wash_batched(rd, out, plan, stats, name),
         Technique::Stateful(_) if !live => wash_prefetched(rd, out, plan, stats, name),
         _ => wash_sequential(&mut rd, out, plan, stats, name),
     }
@@ -1130,12 +1100,13 @@ struct WriteSide<'a, W> {
     err: Option<CliError>,
 }
 
-/// The parallel path for stateless techniques: each of `threads` workers
+/// The path for stateless techniques on files: each of `threads` workers
 /// (on a rayon pool) takes the reader in turn to copy out the next batch,
 /// washes it, waits for its turn and writes it. A batch stays on one core
 /// from reading to writing, and the output is in input order whatever the
-/// number of threads (batches are cut the same way every time).
-fn wash_parallel<R: Read + Send, W: Write + Send>(
+/// number of threads (batches are cut the same way every time). With one
+/// thread, that one worker does everything in turn.
+fn wash_batched<R: Read + Send, W: Write + Send>(
     mut rd: CaptureReader<R>,
     out: &Arc<Mutex<W>>,
     plan: &mut Plan,
@@ -1154,6 +1125,11 @@ fn wash_parallel<R: Read + Send, W: Write + Send>(
             Some((w, k))
         })
         .collect();
+    if workers.is_empty() {
+        return Err(CliError::data(
+            "internal: a stateful technique on the batch path",
+        ));
+    }
     let read = Mutex::new(ReadSide {
         rd: &mut rd,
         next: 0,
@@ -1194,7 +1170,7 @@ fn wash_parallel<R: Read + Send, W: Write + Send>(
     fin
 }
 
-/// One worker of [`wash_parallel`]: read, wash, write in turn, until the
+/// One worker of [`wash_batched`]: read, wash, write in turn, until the
 /// input ends or fails or a write fails.
 fn batch_worker<R: Read, W: Write>(
     read: &Mutex<ReadSide<'_, R>>,
@@ -1223,7 +1199,7 @@ fn batch_worker<R: Read, W: Write>(
             }
             seq
         };
-        wash_recs(&mut batch.recs, &mut batch.buf, 0, washer, w, unparsed);
+        wash_recs(&mut batch.recs, &mut batch.buf, washer, w, unparsed);
         let Ok(mut g) = write.lock() else { return };
         while g.next != seq {
             g = match turn.wait(g) {
@@ -1274,48 +1250,6 @@ fn fill_batch<R: Read>(rd: &mut CaptureReader<R>, batch: &mut Batch) -> Result<b
     .map_err(|e| e.to_string())
 }
 
-/// The sequential path for stateless techniques on files: whole batches
-/// are read, washed and written on this thread (the per-unit path is kept
-/// for live pipes, and for stateful techniques, whose order of first
-/// appearance includes addresses washed at reassembly).
-fn wash_batched<R: Read, W: Write>(
-    rd: &mut CaptureReader<R>,
-    out: &Arc<Mutex<W>>,
-    plan: &mut Plan,
-    stats: &mut Stats,
-    name: &str,
-) -> Result<(), CliError> {
-    let mut w = Worker::for_washer(&plan.washer, plan.cache_size);
-    let mut em = Emitter::new(out);
-    let mut batch = Batch::default();
-    let res = loop {
-        let r = fill_batch(rd, &mut batch);
-        wash_recs(
-            &mut batch.recs,
-            &mut batch.buf,
-            0,
-            &mut plan.washer,
-            &mut w,
-            plan.unparsed,
-        );
-        if let Err(e) = em.batch(&batch, &mut plan.washer, stats) {
-            break Err(e);
-        }
-        batch.buf.clear();
-        batch.recs.clear();
-        match r {
-            Ok(true) => {}
-            Ok(false) => break Ok(()),
-            Err(e) => break Err(CliError::data(format!("{name}: {e}"))),
-        }
-    };
-    // Whatever happened, release the held fragments so the output so far
-    // stays complete and valid.
-    let fin = em.finish(stats);
-    stats.merge(&w.stats);
-    res.and(fin)
-}
-
 /// The path for stateful techniques on files: a reader thread parses and
 /// copies out the next batches while this thread washes and writes, unit
 /// by unit in input order (as the per-unit path, so that addresses washed
@@ -1345,7 +1279,7 @@ fn wash_prefetched<R: Read + Send, W: Write>(
             for i in 0..batch.recs.len() {
                 let Batch { buf, recs } = &mut batch;
                 let one = &mut recs[i..=i];
-                wash_recs(one, buf, 0, &mut plan.washer, &mut w, plan.unparsed);
+                wash_recs(one, buf, &mut plan.washer, &mut w, plan.unparsed);
                 if let Err(e) = em.recs(buf, one, &mut plan.washer, stats) {
                     res = Err(e);
                     break 'batches;
@@ -1367,12 +1301,10 @@ fn wash_prefetched<R: Read + Send, W: Write>(
     })
 }
 
-/// Wash the units `recs`, whose bytes are `buf` (which starts at offset
-/// `base` of the batch).
+/// Wash the units `recs`, whose bytes are in `buf`.
 fn wash_recs(
     recs: &mut [Rec],
     buf: &mut [u8],
-    base: usize,
     washer: &mut Washer,
     w: &mut Worker,
     unparsed: Unparsed,
@@ -1382,9 +1314,8 @@ fn wash_recs(
             (_, Some(reason)) => Outcome::BlockDropped(reason),
             (None, None) => Outcome::Block,
             (Some((ps, pe, lt)), None) => {
-                let s = r.start - base;
-                w.loc.frag = None;
-                let o = match buf.get_mut(s + ps..s + pe) {
+                // `wash_packet` always starts from a cleared `w.loc`.
+                let o = match buf.get_mut(r.start + ps..r.start + pe) {
                     Some(pkt) => wash_packet(pkt, lt, washer, w, unparsed),
                     None => Outcome::Dropped("malformed_record"),
                 };
