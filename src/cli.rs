@@ -173,7 +173,10 @@ fn bad_line(n: u64, line: &str) -> CliError {
     CliError::data(format!("stdin line {n}: not an IP address: {shown:?}"))
 }
 
-fn for_each_line(
+/// The line loop of `ipwash map`: `f(line number, line without its end)`
+/// for every line of `input`. Public for the fuzz targets.
+#[doc(hidden)]
+pub fn for_each_line(
     mut input: impl BufRead,
     mut f: impl FnMut(u64, &str) -> Result<(), CliError>,
 ) -> Result<(), CliError> {

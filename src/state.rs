@@ -134,7 +134,28 @@ pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), 
     if !path.exists() {
         return Ok(());
     }
-    let mut rd = csv::Reader::from_path(path).map_err(|e| err(path, e))?;
+    let rd = csv::Reader::from_path(path).map_err(|e| err(path, e))?;
+    load_from(path, rd, tech, args)
+}
+
+/// [`load`] from the bytes of a state file; `path` is only used in errors.
+/// For the fuzz targets.
+#[doc(hidden)]
+pub fn load_bytes(
+    path: &Path,
+    bytes: &[u8],
+    tech: &mut Technique,
+    args: &MethodArgs,
+) -> Result<(), CliError> {
+    load_from(path, csv::Reader::from_reader(bytes), tech, args)
+}
+
+fn load_from<R: std::io::Read>(
+    path: &Path,
+    mut rd: csv::Reader<R>,
+    tech: &mut Technique,
+    args: &MethodArgs,
+) -> Result<(), CliError> {
     let mut params: Vec<(String, String)> = Vec::new();
     let mut counters: Vec<(String, u128)> = Vec::new();
     let mut pairs: Vec<(IpAddr, IpAddr)> = Vec::new();

@@ -599,6 +599,29 @@ pub fn key_fingerprint(key: &Key<32>) -> String {
     hex(&Derived::new(key).fingerprint)
 }
 
+/// Read the bytes of a filter file as `info` and `query` do (every derived
+/// figure computed, the Bloom filter rebuilt under a fixed seed and probed)
+/// and return the filter encoded again. For the fuzz targets.
+#[doc(hidden)]
+pub fn parse_filter_bytes(b: &[u8]) -> Result<Vec<u8>, BloomError> {
+    let path = Path::new("fuzz-input.bloom");
+    let d = FilterData::parse(b, path)?;
+    let _ = (
+        d.m_bits(),
+        d.fill_ratio(),
+        d.estimated_items(),
+        d.estimated_fp(),
+        d.clients(None),
+        utc(d.period_start, true),
+    );
+    for (name, _) in &d.entities {
+        let _ = d.clients(Some(name));
+    }
+    let bloom = load_bloom(&d, &[7; 32], path)?;
+    let _ = bloom.check("www.example.com");
+    Ok(d.to_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

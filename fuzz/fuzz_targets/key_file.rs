@@ -1,0 +1,61 @@
+//! Key files: the hex parser for 16- and 32-byte keys, and reading a key
+//! file from disk. Oracles: no panic; a key is accepted exactly when the
+//! text (surrounding whitespace ignored) is 2N hex digits, and then holds
+//! those bytes; an error message never repeats the key text.
+#![no_main]
+
+use ipwash::method::read_key;
+use ipwash_algorithms::Key;
+use libfuzzer_sys::fuzz_target;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn check<const N: usize>(text: &str) {
+    let t = text.trim();
+    let valid = t.len() == 2 * N && t.bytes().all(|c| c.is_ascii_hexdigit());
+    match Key::<N>::from_hex(text) {
+        Ok(k) => {
+            assert!(valid, "accepted {text:?} as a {N}-byte key");
+            assert_eq!(hex(k.bytes()), t.to_ascii_lowercase());
+        }
+        Err(e) => {
+            assert!(!valid, "refused a valid {N}-byte key: {e}");
+            let msg = e.to_string();
+            if t.len() >= 8 {
+                for w in t.as_bytes().windows(8) {
+                    let w = String::from_utf8_lossy(w);
+                    assert!(!msg.contains(&*w), "the error {msg:?} repeats the key text");
+                }
+            }
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        check::<16>(text);
+        check::<32>(text);
+    }
+    // The same bytes through a file, as `--key-file` reads them.
+    let p = std::env::temp_dir().join(format!("ipwash-fuzz-{}-input.key", std::process::id()));
+    std::fs::write(&p, data).expect("write the key file");
+    let from_file = read_key::<32>(&p).map(|k| *k.bytes());
+    let direct = std::str::from_utf8(data)
+        .ok()
+        .and_then(|t| Key::<32>::from_hex(t).ok())
+        .map(|k| *k.bytes());
+    assert_eq!(from_file.as_ref().ok(), direct.as_ref());
+    if let Err(e) = from_file {
+        let msg = e.to_string();
+        if let Ok(t) = std::str::from_utf8(data) {
+            let t = t.trim();
+            if t.len() >= 8 {
+                for w in t.as_bytes().windows(8) {
+                    assert!(!msg.contains(&*String::from_utf8_lossy(w)), "{msg:?}");
+                }
+            }
+        }
+    }
+});
