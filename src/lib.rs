@@ -6,6 +6,7 @@
 //! holds the formats, the packet rewriting, DNS awareness, the pipeline and
 //! the command line.
 
+pub mod batch;
 pub mod bench;
 pub mod bloom;
 pub mod bloomcli;
@@ -18,6 +19,8 @@ pub mod error;
 pub mod method;
 pub mod packet;
 pub mod pipeline;
+pub mod progress;
+pub mod signals;
 pub mod state;
 pub mod stats;
 pub mod synth;

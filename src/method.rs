@@ -134,27 +134,60 @@ pub struct MethodArgs {
     /// final newline is not part of the passphrase).
     #[arg(long, value_name = "FILE", conflicts_with = "key_file")]
     pub passphrase_file: Option<PathBuf>,
-    /// truncate: IPv4 bits kept.
-    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=32))]
-    pub ipv4_prefix: u8,
-    /// truncate: IPv6 bits kept.
-    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u8).range(0..=128))]
-    pub ipv6_prefix: u8,
+    /// truncate: IPv4 bits kept [default: 24].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub ipv4_prefix: Option<u8>,
+    /// truncate: IPv6 bits kept [default: 48].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub ipv6_prefix: Option<u8>,
     /// truncate: reverse truncation (zero the top bits, keep the low prefix bits).
     #[arg(long)]
     pub reverse_truncation: bool,
     /// truncate: black-marker anonymisation (every bit zeroed; same as prefixes of 0).
     #[arg(long)]
     pub black_marker: bool,
-    /// enumerate: numbering scheme.
-    #[arg(long, value_enum, default_value_t = NumberingArg::Sequential)]
-    pub numbering: NumberingArg,
+    /// enumerate: numbering scheme [default: sequential].
+    #[arg(long, value_enum)]
+    pub numbering: Option<NumberingArg>,
     /// prefix-map: keep the classful leading bits of IPv4 addresses (TCPdpriv -C).
     #[arg(long)]
     pub preserve_class: bool,
-    /// tsa: subtrees per level (256..=65536); more costs memory, fewer shares more subtrees.
-    #[arg(long, default_value_t = 4096)]
-    pub tsa_pool: u32,
+    /// tsa: subtrees per level (256..=65536); more costs memory, fewer shares more subtrees
+    /// [default: 4096].
+    #[arg(long)]
+    pub tsa_pool: Option<u32>,
+}
+
+impl MethodArgs {
+    /// The first flag given that belongs to another method than the chosen
+    /// one (e.g. `--ipv4-prefix` with `cryptopan`), as `(flag, its method)`.
+    pub fn foreign_flag(&self) -> Option<(&'static str, &'static str)> {
+        let given: [(&'static str, bool, Method); 7] = [
+            (
+                "--ipv4-prefix",
+                self.ipv4_prefix.is_some(),
+                Method::Truncate,
+            ),
+            (
+                "--ipv6-prefix",
+                self.ipv6_prefix.is_some(),
+                Method::Truncate,
+            ),
+            (
+                "--reverse-truncation",
+                self.reverse_truncation,
+                Method::Truncate,
+            ),
+            ("--black-marker", self.black_marker, Method::Truncate),
+            ("--numbering", self.numbering.is_some(), Method::Enumerate),
+            ("--preserve-class", self.preserve_class, Method::PrefixMap),
+            ("--tsa-pool", self.tsa_pool.is_some(), Method::Tsa),
+        ];
+        given
+            .into_iter()
+            .find(|(_, set, m)| *set && *m != self.method)
+            .map(|(flag, _, m)| (flag, m.name()))
+    }
 }
 
 /// A configuration error: reported with exit code 2.
@@ -311,6 +344,12 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
         name: args.method.name().to_string(),
         truncate: None,
     };
+    if let Some((flag, owner)) = args.foreign_flag() {
+        return Err(usage(format!(
+            "{flag} is an option of --method {owner}, not of {}",
+            args.method.name()
+        )));
+    }
     if args.method.key_len().is_none()
         && (args.key_file.is_some() || args.passphrase_file.is_some())
     {
@@ -324,7 +363,10 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
             let (p4, p6) = if args.black_marker {
                 (0, 0)
             } else {
-                (args.ipv4_prefix, args.ipv6_prefix)
+                (
+                    args.ipv4_prefix.unwrap_or(24),
+                    args.ipv6_prefix.unwrap_or(48),
+                )
             };
             let mode = if args.reverse_truncation {
                 TruncMode::Reverse
@@ -344,7 +386,7 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
             }
         }
         Method::Enumerate => {
-            let n = match args.numbering {
+            let n = match args.numbering.unwrap_or_default() {
                 NumberingArg::Sequential => Numbering::Sequential,
                 NumberingArg::Dnswasher => Numbering::Dnswasher,
             };
@@ -369,7 +411,7 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
         }
         Method::Cryptopan => stateless(CryptoPan::new(&need_key::<32>(args)?), info),
         Method::Tsa => {
-            let t = Tsa::new(&need_key::<32>(args)?, args.tsa_pool)
+            let t = Tsa::new(&need_key::<32>(args)?, args.tsa_pool.unwrap_or(4096))
                 .map_err(|e| usage(e.to_string()))?;
             stateless(t, info)
         }

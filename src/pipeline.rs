@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::capture::{self, CaptureReader, Compression, FileKind, Output, ReaderOptions};
+use crate::capture::{
+    self, CaptureReader, Compression, FileKind, Output, OutputCodec, ReaderOptions,
+};
 use crate::defrag::{Defrag, DefragLimits, Verdict};
 use crate::error::CliError;
 use crate::method::{self, Built, MethodArgs};
@@ -59,7 +61,7 @@ pub enum ScopeArg {
 /// Output compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum CompressArg {
-    /// Same wrapping as the input for named files; none on stdout.
+    /// As the output file name says (.gz .xz .zst .bz2); none on stdout.
     #[default]
     Auto,
     /// Uncompressed.
@@ -68,17 +70,27 @@ pub enum CompressArg {
     Gzip,
     /// xz.
     Xz,
+    /// Zstandard.
+    Zstd,
+    /// bzip2.
+    Bzip2,
 }
 
 /// `ipwash wash`.
 #[derive(Debug, clap::Args)]
 pub struct WashArgs {
-    /// Input files (`-` = stdin). Several inputs need `-o DIR`.
+    /// Input files or directories (walked recursively, sorted; `-` = stdin).
+    /// Several inputs or a directory need `-o DIR`.
     #[arg(value_name = "INPUT", default_value = "-")]
     pub inputs: Vec<PathBuf>,
-    /// Output file, or directory for several inputs (`-` = stdout).
+    /// Output file, or directory for several inputs or a directory (created
+    /// if missing; the inputs' relative tree is mirrored) (`-` = stdout).
     #[arg(short, long, value_name = "OUTPUT", default_value = "-")]
     pub output: PathBuf,
+    /// Replace each input file by its washed copy, once that copy is
+    /// complete (instead of `-o`). An input that fails is left as it was.
+    #[arg(long, conflicts_with = "output")]
+    pub in_place: bool,
     #[command(flatten)]
     pub method: MethodArgs,
     /// Which addresses to rewrite.
@@ -95,15 +107,20 @@ pub struct WashArgs {
     /// `drop` (default) or `pass` — pass WRITES THEM UNCHANGED AND MAY LEAK ADDRESSES.
     #[arg(long, value_enum, default_value_t = Unparsed::Drop)]
     pub unparsed: Unparsed,
-    /// Also write the statistics as JSON to FILE.
+    /// Also write the statistics as JSON to FILE (`-` = stdout): totals and
+    /// one entry per input.
     #[arg(long, value_name = "FILE")]
     pub stats_json: Option<PathBuf>,
     /// Worker threads for stateless techniques (default: number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Output compression.
+    /// Output compression (default: as the output name says; none on stdout).
     #[arg(long, value_enum, default_value_t = CompressArg::Auto)]
     pub compress: CompressArg,
+    /// Compression level (gzip and bzip2 1-9, xz 0-9, zstd 1-19; default:
+    /// the tool's own, gzip 6, xz 6, zstd 3, bzip2 9).
+    #[arg(long, value_name = "N")]
+    pub level: Option<u32>,
     /// pcapng: keep comment options (they can hold anything, addresses included).
     #[arg(long)]
     pub keep_comments: bool,
@@ -111,7 +128,7 @@ pub struct WashArgs {
     #[arg(long)]
     pub keep_collection_info: bool,
     /// Entries per family of the per-thread exact-address cache (0 disables
-    /// it): 8 bytes each for IPv4, 32 for IPv6.
+    /// it, at most 4194304): 8 bytes each for IPv4, 32 for IPv6.
     #[arg(long, default_value_t = DEFAULT_CACHE_ENTRIES)]
     pub cache_size: usize,
     /// Do not print statistics on stderr.
@@ -135,39 +152,22 @@ pub struct Plan {
     pub compress: CompressArg,
     /// Exact-address cache entries per worker.
     pub cache_size: usize,
+    /// Compression level (None: the codec's default).
+    pub level: Option<u32>,
+    /// Keep the existing output when washing fails at all (`--in-place`:
+    /// the output is the input).
+    pub keep_on_error: bool,
+    /// Called with the technique just before an output is renamed into
+    /// place (the state saved on a signal covers every file written).
+    pub before_commit: Option<Arc<dyn Fn(&Technique) + Send + Sync>>,
+    /// Outputs completed under their final name.
+    pub outputs_written: u64,
 }
 
 /// Run `ipwash wash`.
 pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
     // Stage 1: validate everything; nothing is written on a usage error.
-    let multi = args.inputs.len() > 1;
-    let stdin_count = args.inputs.iter().filter(|p| p.as_os_str() == "-").count();
-    if stdin_count > 1 {
-        return Err(CliError::usage("stdin (`-`) can be read only once"));
-    }
-    let out_is_stdout = args.output.as_os_str() == "-";
-    if multi && (out_is_stdout || !args.output.is_dir()) {
-        return Err(CliError::usage(
-            "several inputs need `-o DIR` naming an existing directory",
-        ));
-    }
-    if !multi && !out_is_stdout && args.output.is_dir() {
-        return Err(CliError::usage(format!(
-            "output {} is a directory; give a file name",
-            args.output.display()
-        )));
-    }
-    if out_is_stdout && capture::is_terminal_stdout() {
-        return Err(CliError::usage(
-            "refusing to write a binary capture to a terminal; use -o FILE or a pipe",
-        ));
-    }
-    if args.state.is_some() && !args.method.method.stateful() {
-        return Err(CliError::usage(format!(
-            "--state: {} keeps no state",
-            args.method.method.name()
-        )));
-    }
+    let jobs = crate::batch::plan_jobs(args)?;
     let keep = args
         .keep
         .iter()
@@ -220,43 +220,13 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         },
         compress: args.compress,
         cache_size: args.cache_size,
+        level: args.level,
+        keep_on_error: args.in_place,
+        before_commit: None,
+        outputs_written: 0,
     };
-
     // Stage 2: run every input; a data error in one input does not stop the others.
-    let mut stats = Stats::default();
-    let mut first_err: Option<CliError> = None;
-    for input in &args.inputs {
-        let output = if multi {
-            let name = input
-                .file_name()
-                .ok_or_else(|| CliError::usage(format!("{}: no file name", input.display())))?;
-            args.output.join(name)
-        } else {
-            args.output.clone()
-        };
-        if let Err(e) = wash_one(input, &output, &mut plan, &mut stats) {
-            if e.is_broken_pipe() || e.code == 2 {
-                return Err(e);
-            }
-            // Report now and go on with the other inputs; exit 1 at the end.
-            eprintln!("ipwash: {e}");
-            first_err.get_or_insert(CliError::data(""));
-        }
-    }
-    if let Some(p) = &args.state {
-        crate::state::save(p, &plan.washer.technique, &args.method)?;
-    }
-    if !args.quiet {
-        eprint!("{}", stats.summary());
-    }
-    if let Some(p) = &args.stats_json {
-        std::fs::write(p, stats.to_json())
-            .map_err(|e| CliError::usage(format!("--stats-json {}: {e}", p.display())))?;
-    }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    crate::batch::run_jobs(args, &jobs, &mut plan)
 }
 
 fn display(p: &Path) -> String {
@@ -299,6 +269,10 @@ impl Plan {
             cdns: Default::default(),
             compress: CompressArg::None,
             cache_size: DEFAULT_CACHE_ENTRIES,
+            level: None,
+            keep_on_error: false,
+            before_commit: None,
+            outputs_written: 0,
         }
     }
 }
@@ -333,17 +307,22 @@ pub fn wash_one(
 ) -> Result<(), CliError> {
     let name = display(input);
     let inp = capture::open_input(input).map_err(|e| CliError::data(format!("{name}: {e}")))?;
-    let to_stdout = output.as_os_str() == "-";
-    let compression = match plan.compress {
-        CompressArg::Auto if to_stdout => Compression::None,
-        CompressArg::Auto => inp.compression,
-        CompressArg::None => Compression::None,
-        CompressArg::Gzip => Compression::Gzip,
-        CompressArg::Xz => Compression::Xz,
+    let compression = output_compression(plan.compress, output);
+    let codec = OutputCodec {
+        compression,
+        level: plan.level.unwrap_or(compression.default_level()),
+        threads: plan.threads,
     };
     let kind = inp.kind;
+    if kind == FileKind::Unknown {
+        // Refused before the output is created: an existing file stays.
+        return Err(CliError::data(format!(
+            "{name}: unknown format (not pcap, pcapng or C-DNS)"
+        )));
+    }
     let live = input.as_os_str() == "-";
-    let out = Output::create(output, compression)
+    let before = stats.written + stats.blocks + stats.cdns_blocks;
+    let out = Output::create_with(output, codec)
         .map_err(|e| CliError::usage(format!("cannot create {}: {e}", display(output))))?;
     let out = Arc::new(Mutex::new(out));
     let reader: Box<dyn Read + Send> = if live {
@@ -364,9 +343,7 @@ pub fn wash_one(
     let res = match kind {
         FileKind::Cdns => wash_cdns(reader, &out, plan, stats, &name),
         FileKind::Pcap | FileKind::Pcapng => wash_capture(reader, &out, plan, stats, &name, live),
-        FileKind::Unknown => Err(CliError::data(format!(
-            "{name}: unknown format (not pcap, pcapng or C-DNS)"
-        ))),
+        FileKind::Unknown => Err(CliError::data(format!("{name}: unknown format"))),
     };
     let out = match Arc::try_unwrap(out) {
         Ok(m) => m
@@ -374,12 +351,39 @@ pub fn wash_one(
             .map_err(|_| CliError::data("output lock poisoned"))?,
         Err(_) => return Err(CliError::data("internal: output still shared")),
     };
-    // Even after a data error the output so far is a valid file: finish it.
+    // After a data error the output so far is a valid file: finish it,
+    // unless nothing was written (an existing file is then kept as it was)
+    // or the output replaces the input (`--in-place`).
+    let wrote = stats.written + stats.blocks + stats.cdns_blocks > before;
+    if res.is_err() && (!wrote || plan.keep_on_error) {
+        drop(out);
+        return res;
+    }
+    if let Some(f) = &plan.before_commit {
+        f(&plan.washer.technique);
+    }
     let fin = out
         .finish()
         .map_err(|e| CliError::io(format!("writing {}", display(output)), e));
+    if fin.is_ok() {
+        plan.outputs_written += 1;
+    }
     res?;
     fin
+}
+
+/// The wrapping of an output: `--compress`, else the output's name (none
+/// on stdout).
+pub fn output_compression(c: CompressArg, output: &Path) -> Compression {
+    match c {
+        CompressArg::Auto if output.as_os_str() == "-" => Compression::None,
+        CompressArg::Auto => Compression::from_name(output),
+        CompressArg::None => Compression::None,
+        CompressArg::Gzip => Compression::Gzip,
+        CompressArg::Xz => Compression::Xz,
+        CompressArg::Zstd => Compression::Zstd,
+        CompressArg::Bzip2 => Compression::Bzip2,
+    }
 }
 
 fn wash_cdns<W: Write + Send>(
@@ -809,6 +813,14 @@ fn wash_capture<R: Read + Send, W: Write + Send>(
 ) -> Result<(), CliError> {
     let mut rd = CaptureReader::new(reader, plan.reader)
         .map_err(|e| CliError::data(format!("{name}: {e}")))?;
+    if let Some(lt) = rd.pcap_linktype() {
+        if !packet::linktype_supported(lt) {
+            return Err(CliError::data(format!(
+                "{name}: pcap link type {lt} is not supported \
+                 (supported: 0, 1, 12, 14, 101, 108, 113, 228, 229, 276)"
+            )));
+        }
+    }
     {
         let mut o = out
             .lock()

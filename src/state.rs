@@ -80,8 +80,16 @@ fn numbering_name(n: Numbering) -> &'static str {
     }
 }
 
-/// Save the technique's table to `path`.
+/// Save the technique's table to `path`, atomically (temporary file and
+/// rename), mode 0600 (an existing file's stricter mode is kept).
 pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliError> {
+    let bytes = to_bytes(path, tech, args)?;
+    crate::capture::write_replacing_private(path, &bytes)
+        .map_err(|e| CliError::data(format!("cannot save state file {}: {e}", path.display())))
+}
+
+/// The bytes [`save`] writes (`path` only names the file in messages).
+pub fn to_bytes(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<Vec<u8>, CliError> {
     let mut rows = Rows(Vec::new());
     rows.param("method", args.method.name());
     let Technique::Stateful(st) = tech else {
@@ -123,9 +131,7 @@ pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliE
         }
         Ok(w.into_inner()?)
     };
-    encode()
-        .and_then(|bytes| Ok(crate::capture::write_replacing(path, &bytes)?))
-        .map_err(|e| CliError::data(format!("cannot save state file {}: {e}", path.display())))
+    encode().map_err(|e| CliError::data(format!("cannot save state file {}: {e}", path.display())))
 }
 
 /// Load the table from `path` into the technique. A missing file is an

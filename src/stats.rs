@@ -188,7 +188,14 @@ impl Stats {
 
     /// The JSON form.
     pub fn to_json(&self) -> String {
-        let v = serde_json::json!({
+        let mut s = serde_json::to_string_pretty(&self.json_value()).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// The JSON form as a value.
+    pub fn json_value(&self) -> serde_json::Value {
+        serde_json::json!({
             "packets_read": self.read,
             "packets_written": self.written,
             "packets_rewritten": self.rewritten,
@@ -200,10 +207,7 @@ impl Stats {
             "distinct_addresses_estimate": self.distinct.estimate(),
             "cdns_blocks": self.cdns_blocks,
             "cdns_addresses_rewritten": self.cdns_addresses,
-        });
-        let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
-        s.push('\n');
-        s
+        })
     }
 }
 

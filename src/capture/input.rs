@@ -9,18 +9,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 
+use super::codec::{self, Compression, MAGIC_LEN};
 use super::{CaptureError, READ_CHUNK};
-
-/// The compression wrapped around an input (and to wrap around the output).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// Plain bytes.
-    None,
-    /// gzip (RFC 1952), possibly several members.
-    Gzip,
-    /// xz, possibly several streams.
-    Xz,
-}
 
 /// The format found after decompression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +24,6 @@ pub enum FileKind {
     /// Anything else.
     Unknown,
 }
-
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
-const XZ_MAGIC: &[u8] = &[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 
 /// Classify the first bytes of a decompressed stream.
 pub(crate) fn sniff(b: &[u8]) -> FileKind {
@@ -81,7 +68,7 @@ impl Input {
     }
 }
 
-/// Open `path` (`-` = stdin), undo gzip/xz found by magic, and sniff the
+/// Open `path` (`-` = stdin), undo gzip/xz/zstd/bzip2 found by magic, and sniff the
 /// format of what is inside.
 ///
 /// Errors: the path cannot be opened ([`CaptureError::Open`]), reading or
@@ -109,26 +96,10 @@ pub(crate) fn from_reader(raw: Box<dyn Read + Send>) -> Result<Input, CaptureErr
         source,
     };
     let mut raw = BufReader::with_capacity(READ_CHUNK, raw);
-    let head = read_prefix(&mut raw, XZ_MAGIC.len()).map_err(io_err)?;
-    let compression = if head.starts_with(XZ_MAGIC) {
-        Compression::Xz
-    } else if head.starts_with(GZIP_MAGIC) {
-        Compression::Gzip
-    } else {
-        Compression::None
-    };
-    let raw = Cursor::new(head).chain(raw);
-    let inner: Box<dyn BufRead + Send> = match compression {
-        Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            READ_CHUNK,
-            flate2::bufread::MultiGzDecoder::new(raw),
-        )),
-        Compression::Xz => Box::new(BufReader::with_capacity(
-            READ_CHUNK,
-            liblzma::bufread::XzDecoder::new_multi_decoder(raw),
-        )),
-    };
+    let head = read_prefix(&mut raw, MAGIC_LEN).map_err(io_err)?;
+    let compression = Compression::from_magic(&head);
+    let raw: Box<dyn BufRead + Send> = Box::new(Cursor::new(head).chain(raw));
+    let inner = codec::decoder(compression, raw).map_err(io_err)?;
     let mut inner = inner;
     let head = read_prefix(&mut inner, 8).map_err(io_err)?;
     if head.is_empty() {

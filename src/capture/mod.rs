@@ -6,8 +6,9 @@
 //! precision, link types, sections and every block nobody touched, without a
 //! serialiser that could drift from the input.
 //!
-//! - [`open_input`] opens a path (`-` = stdin), recognises gzip and xz by
-//!   their magic and decompresses on the fly, then sniffs the format of the
+//! - [`open_input`] opens a path (`-` = stdin), recognises gzip, xz, zstd
+//!   and bzip2 by their magic and decompresses on the fly (on a thread of
+//!   its own, see `codec`), then sniffs the format of the
 //!   decompressed bytes ([`FileKind`]).
 //! - [`CaptureReader`] reads classic pcap (both byte orders, µs and ns
 //!   magics, the "modified" Kuznetzov format) and pcapng (several sections of
@@ -20,19 +21,25 @@
 //!   addresses (`if_IPv4addr`, `if_IPv6addr`, `if_MACaddr`, `if_EUIaddr`) out
 //!   of every Interface Description Block, each unless the caller asks to
 //!   keep it ([`ReaderOptions`]; all default to stripping).
-//! - [`Output`] writes plain, gzip or xz to stdout or to a temporary file
+//! - [`Output`] writes plain, gzip, xz, zstd or bzip2 (compressed on
+//!   threads of their own, see `codec`) to stdout or to a temporary file
 //!   next to the target that is renamed into place by [`Output::finish`], so
 //!   a failed run never leaves a half-written file under the final name.
 
+mod codec;
 mod error;
 mod input;
 mod output;
 mod pcapng;
 mod reader;
 
+pub use codec::{Compression, OutputCodec, ThreadedReader};
 pub use error::CaptureError;
-pub use input::{open_input, Compression, FileKind, Input};
-pub use output::{is_special_file, is_terminal_stdout, write_replacing, Output};
+pub use input::{open_input, FileKind, Input};
+pub use output::{
+    is_special_file, is_terminal_stdout, remove_pending_temps, write_replacing,
+    write_replacing_private, Output,
+};
 pub use reader::{
     CaptureReader, PacketInfo, ReaderOptions, Unit, MAX_PCAPNG_BLOCK, MAX_PCAP_CAPLEN,
 };

@@ -1,4 +1,4 @@
-//! Writing the result: plain, gzip or xz, to stdout or to a file.
+//! Writing the result: plain or compressed (see `codec`), to stdout or to a file.
 //!
 //! A named file is written under a temporary name in the same directory and
 //! renamed over the target only by [`Output::finish`], after the compressor
@@ -11,7 +11,8 @@ use std::io::{self, BufWriter, IsTerminal, Stdout, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Compression, READ_CHUNK};
+use super::codec::Encoder;
+use super::{Compression, OutputCodec, READ_CHUNK};
 
 /// True when stdout is a terminal (where binary output must be refused).
 pub fn is_terminal_stdout() -> bool {
@@ -44,22 +45,6 @@ impl Write for Sink {
     }
 }
 
-enum Encoder {
-    Plain(Sink),
-    Gzip(flate2::write::GzEncoder<Sink>),
-    Xz(liblzma::write::XzEncoder<Sink>),
-}
-
-impl Encoder {
-    fn writer(&mut self) -> &mut dyn Write {
-        match self {
-            Encoder::Plain(w) => w,
-            Encoder::Gzip(w) => w,
-            Encoder::Xz(w) => w,
-        }
-    }
-}
-
 /// A temporary file that is deleted unless it was renamed into place.
 struct Pending {
     tmp: PathBuf,
@@ -71,14 +56,42 @@ impl Drop for Pending {
     fn drop(&mut self) {
         if self.armed {
             let _ = fs::remove_file(&self.tmp);
+            untrack(&self.tmp);
         }
     }
+}
+
+/// Temporary files not yet renamed into place, so a signal handler can
+/// remove them ([`remove_pending_temps`]). A rename happens under this lock.
+static LIVE_TEMPS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn track(p: &Path) {
+    if let Ok(mut g) = LIVE_TEMPS.lock() {
+        g.push(p.to_path_buf());
+    }
+}
+
+fn untrack(p: &Path) {
+    if let Ok(mut g) = LIVE_TEMPS.lock() {
+        g.retain(|x| x != p);
+    }
+}
+
+/// Remove every temporary output file of this process and keep the lock,
+/// so that no output is renamed into place afterwards: for a signal
+/// handler that ends the process next.
+pub fn remove_pending_temps() -> Option<std::sync::MutexGuard<'static, Vec<PathBuf>>> {
+    let g = LIVE_TEMPS.lock().ok()?;
+    for p in g.iter() {
+        let _ = fs::remove_file(p);
+    }
+    Some(g)
 }
 
 /// Where washed data goes. Call [`Output::finish`] to complete it; dropping
 /// an unfinished named output deletes its temporary file.
 pub struct Output {
-    enc: Option<Encoder>,
+    enc: Option<Encoder<Sink>>,
     pending: Option<Pending>,
 }
 
@@ -92,14 +105,15 @@ impl std::fmt::Debug for Output {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// gzip and xz presets: the tools' defaults, so sizes match what users get
-/// from `gzip` and `xz`.
-const GZIP_LEVEL: u32 = 6;
-const XZ_PRESET: u32 = 6;
-
 impl Output {
-    /// Create an output at `path` (`-` = stdout) with `compression`.
+    /// Create an output at `path` (`-` = stdout) with `compression` at its
+    /// default level, compressed on one thread.
     pub fn create(path: &Path, compression: Compression) -> io::Result<Output> {
+        Output::create_with(path, OutputCodec::new(compression))
+    }
+
+    /// Create an output at `path` (`-` = stdout) compressed as `codec` says.
+    pub fn create_with(path: &Path, codec: OutputCodec) -> io::Result<Output> {
         let (sink, pending) = if path.as_os_str() == "-" {
             (
                 Sink::Stdout(BufWriter::with_capacity(READ_CHUNK, io::stdout())),
@@ -113,6 +127,7 @@ impl Output {
             (Sink::File(BufWriter::with_capacity(READ_CHUNK, f)), None)
         } else {
             let (file, tmp) = create_temp(path)?;
+            track(&tmp);
             (
                 Sink::File(BufWriter::with_capacity(READ_CHUNK, file)),
                 Some(Pending {
@@ -122,14 +137,7 @@ impl Output {
                 }),
             )
         };
-        let enc = match compression {
-            Compression::None => Encoder::Plain(sink),
-            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                sink,
-                flate2::Compression::new(GZIP_LEVEL),
-            )),
-            Compression::Xz => Encoder::Xz(liblzma::write::XzEncoder::new(sink, XZ_PRESET)),
-        };
+        let enc = Encoder::new(sink, codec)?;
         Ok(Output {
             enc: Some(enc),
             pending,
@@ -140,11 +148,7 @@ impl Output {
     /// rename the temporary file over the target.
     pub fn finish(mut self) -> io::Result<()> {
         let enc = self.enc.take().ok_or_else(finished)?;
-        let sink = match enc {
-            Encoder::Plain(s) => s,
-            Encoder::Gzip(e) => e.finish()?,
-            Encoder::Xz(e) => e.finish()?,
-        };
+        let sink = enc.finish()?;
         match sink {
             Sink::Stdout(mut w) => w.flush()?,
             Sink::File(w) => {
@@ -155,7 +159,11 @@ impl Output {
                 let f = w.into_inner().map_err(|e| e.into_error())?;
                 drop(f);
                 if let Some(p) = self.pending.as_mut() {
+                    // Under the lock, so a signal handler sees either the
+                    // temporary file or the renamed one, never a half step.
+                    let mut g = LIVE_TEMPS.lock().map_err(|_| io::Error::other("lock"))?;
                     fs::rename(&p.tmp, &p.dest)?;
+                    g.retain(|x| x != &p.tmp);
                     p.armed = false;
                 }
             }
@@ -189,12 +197,40 @@ impl Write for Output {
 /// renamed over the target, so the final name never holds a half-written
 /// file. A device or FIFO (see [`is_special_file`]) is written in place.
 pub fn write_replacing(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replacing_mode(path, bytes, None)
+}
+
+/// [`write_replacing`] for files holding mappings or keys: a new file gets
+/// mode 0600, an existing file keeps its mode if stricter (its mode AND
+/// 0600).
+pub fn write_replacing_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o600);
+        write_replacing_mode(path, bytes, Some(mode))
+    }
+    #[cfg(not(unix))]
+    write_replacing_mode(path, bytes, None)
+}
+
+fn write_replacing_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
     if is_special_file(path) {
         return OpenOptions::new().write(true).open(path)?.write_all(bytes);
     }
     let (mut f, tmp) = create_temp(path)?;
-    let res = f
-        .write_all(bytes)
+    #[cfg(unix)]
+    let set = mode.map_or(Ok(()), |m| {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(m))
+    });
+    #[cfg(not(unix))]
+    let set = {
+        let _ = mode;
+        Ok(())
+    };
+    let res = set
+        .and_then(|()| f.write_all(bytes))
         .and_then(|()| f.sync_all())
         .and_then(|()| fs::rename(&tmp, path));
     if res.is_err() {

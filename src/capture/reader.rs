@@ -243,6 +243,15 @@ impl<R: Read> CaptureReader<R> {
         &self.header
     }
 
+    /// The link type of a classic pcap file (None for pcapng, whose link
+    /// types are per interface).
+    pub fn pcap_linktype(&self) -> Option<u32> {
+        match &self.format {
+            Format::Pcap(f) => Some(f.linktype),
+            Format::Pcapng { .. } => None,
+        }
+    }
+
     /// True for pcapng input.
     pub fn is_pcapng(&self) -> bool {
         matches!(self.format, Format::Pcapng { .. })
