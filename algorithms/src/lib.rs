@@ -16,6 +16,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub mod cryptopan;
+pub mod cryptopant;
 pub mod enumerate;
 pub mod ipcipher;
 pub mod ipcrypt_det;
