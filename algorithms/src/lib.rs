@@ -23,6 +23,7 @@ pub mod ipcrypt_det;
 pub mod ipcrypt_nd;
 pub mod ipcrypt_pfx;
 pub mod key;
+pub mod pass;
 pub mod prefix_map;
 pub mod truncate;
 pub mod tsa;
