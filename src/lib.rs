@@ -18,6 +18,7 @@ pub mod error;
 pub mod method;
 pub mod packet;
 pub mod pipeline;
+pub mod reverse;
 pub mod state;
 pub mod stats;
 pub mod synth;
