@@ -140,7 +140,7 @@ pub fn plan_jobs(args: &WashArgs) -> Result<Vec<Job>, CliError> {
         ));
     }
     check_collisions(args, &jobs)?;
-    if let Some(p) = &args.state {
+    if let Some(p) = args.state.as_ref().filter(|_| !args.reverse) {
         check_writable(p, "--state")?;
     }
     if let Some(p) = &args.stats_json {
@@ -381,8 +381,10 @@ fn shown(p: &Path) -> String {
 pub fn run_jobs(args: &WashArgs, jobs: &[Job], plan: &mut Plan) -> Result<(), CliError> {
     // Outputs under -o DIR: the directory (and the mirrored tree) is made
     // now, after every check passed.
-    let sig = crate::signals::install(args.state.clone());
-    if let (Some(state), Some(g)) = (&args.state, &sig) {
+    // Washing back reads the state table and never writes it.
+    let state_out = args.state.clone().filter(|_| !args.reverse);
+    let sig = crate::signals::install(state_out.clone());
+    if let (Some(state), Some(g)) = (&state_out, &sig) {
         let g = g.clone();
         let state = state.clone();
         let method = args.method.clone();
@@ -425,7 +427,7 @@ pub fn run_jobs(args: &WashArgs, jobs: &[Job], plan: &mut Plan) -> Result<(), Cl
     progress.finish();
     // The state goes out whenever an output was written with it, also
     // after a data error.
-    if let Some(p) = &args.state {
+    if let Some(p) = &state_out {
         if plan.outputs_written > 0 {
             crate::state::save(p, &plan.washer.technique, &args.method)?;
         }

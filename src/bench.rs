@@ -184,6 +184,15 @@ fn subject(m: Method) -> Result<Subject, CliError> {
             Subject::Stateless(Arc::new(t), mem)
         }
         Method::Ipcipher => Subject::Stateless(Arc::new(IpCipher::new(&k16)), 0),
+        Method::Cryptopant => {
+            use ipwash_algorithms::cryptopant::{Crypto, CryptoPant, KeyFile, NEW_RANDOM_LEN};
+            let mut r = [0u8; NEW_RANDOM_LEN];
+            r[..32].copy_from_slice(&BENCH_KEY32);
+            r[32..].copy_from_slice(&BENCH_KEY32);
+            let c = CryptoPant::new(&KeyFile::generate(Crypto::Aes, &r), 0, 0)
+                .map_err(|e| CliError::data(e.to_string()))?;
+            Subject::Stateless(Arc::new(c), 0)
+        }
         Method::IpcryptPfx => Subject::Stateless(
             Arc::new(IpcryptPfx::new(&k32).map_err(|e| CliError::data(e.to_string()))?),
             0,

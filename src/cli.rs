@@ -62,6 +62,23 @@ pub struct KeygenArgs {
     /// Output file (created with mode 0600); `-` or absent writes to stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// cryptopant only: the function the key file names for both families
+    /// (scramble_ips --newkey --type; its own default is blowfish).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub crypto_type: Option<CryptopantType>,
+}
+
+/// The key types of a cryptopANT key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CryptopantType {
+    /// AES-128 (ipwash's default).
+    Aes,
+    /// Blowfish (scramble_ips's default).
+    Blowfish,
+    /// MD5 of the pad and address (no cipher key used).
+    Md5,
+    /// SHA-1 of the pad and address (no cipher key used).
+    Sha1,
 }
 
 /// Run `ipwash map`.
@@ -197,6 +214,24 @@ pub fn for_each_line(
 
 /// Run `ipwash keygen`.
 pub fn run_keygen(args: &KeygenArgs) -> Result<(), CliError> {
+    if args.crypto_type.is_some() && args.method != Method::Cryptopant {
+        return Err(CliError::usage("--type is for --method cryptopant only"));
+    }
+    if args.method == Method::Cryptopant {
+        use ipwash_algorithms::cryptopant::{Crypto, KeyFile, NEW_RANDOM_LEN};
+        let crypto = match args.crypto_type.unwrap_or(CryptopantType::Aes) {
+            CryptopantType::Aes => Crypto::Aes,
+            CryptopantType::Blowfish => Crypto::Blowfish,
+            CryptopantType::Md5 => Crypto::Md5,
+            CryptopantType::Sha1 => Crypto::Sha1,
+        };
+        let mut random = zeroize::Zeroizing::new([0u8; NEW_RANDOM_LEN]);
+        getrandom::fill(&mut random[..]).map_err(|e| {
+            CliError::data(format!("operating system random generator failed: {e}"))
+        })?;
+        let text = KeyFile::generate(crypto, &random).to_text();
+        return write_key_text(args, text.as_bytes());
+    }
     let len = args
         .method
         .key_len()
@@ -210,6 +245,11 @@ pub fn run_keygen(args: &KeygenArgs) -> Result<(), CliError> {
         text.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
     }
     text.push('\n');
+    write_key_text(args, text.as_bytes())
+}
+
+/// Write key text to `--output` (a new file, mode 0600) or stdout.
+fn write_key_text(args: &KeygenArgs, text: &[u8]) -> Result<(), CliError> {
     match &args.output {
         Some(p) if p.as_os_str() != "-" => {
             let mut opts = std::fs::OpenOptions::new();
@@ -222,12 +262,12 @@ pub fn run_keygen(args: &KeygenArgs) -> Result<(), CliError> {
             let mut f = opts.open(p).map_err(|e| {
                 CliError::usage(format!("cannot create key file {}: {e}", p.display()))
             })?;
-            f.write_all(text.as_bytes())?;
+            f.write_all(text)?;
             f.sync_all()?;
         }
         _ => {
             let mut o = std::io::stdout().lock();
-            o.write_all(text.as_bytes())?;
+            o.write_all(text)?;
             o.flush()?;
         }
     }

@@ -20,6 +20,7 @@ pub mod method;
 pub mod packet;
 pub mod pipeline;
 pub mod progress;
+pub mod reverse;
 pub mod signals;
 pub mod state;
 pub mod stats;

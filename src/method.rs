@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ipwash_algorithms::cryptopan::CryptoPan;
+use ipwash_algorithms::cryptopant::{CryptoPant, KeyFile};
 use ipwash_algorithms::enumerate::{Enumerate, Numbering};
 use ipwash_algorithms::ipcipher::{key_from_passphrase, IpCipher};
 use ipwash_algorithms::ipcrypt_det::IpcryptDeterministic;
 use ipwash_algorithms::ipcrypt_nd::{IpcryptNd, IpcryptNdx, NDX_OUTPUT_BYTES, ND_OUTPUT_BYTES};
 use ipwash_algorithms::ipcrypt_pfx::IpcryptPfx;
+use ipwash_algorithms::pass::Pass;
 use ipwash_algorithms::prefix_map::PrefixMap;
 use ipwash_algorithms::truncate::{TruncMode, Truncate};
 use ipwash_algorithms::tsa::Tsa;
@@ -37,6 +39,8 @@ pub enum Method {
     Ipcipher,
     /// draft-denis-ipcrypt prefix-preserving mode. Reversible.
     IpcryptPfx,
+    /// cryptopANT (ISI, DNS-OARC): same output as its scramble_ips; key file in its format. Reversible.
+    Cryptopant,
     /// draft-denis-ipcrypt deterministic mode: AES-128 on 16 bytes. IPv4 becomes 16 bytes.
     IpcryptDeterministic,
     /// draft-denis-ipcrypt-nd: KIASU-BC, random 8-byte tweak; 24-byte hex output. `map` only.
@@ -56,6 +60,7 @@ impl Method {
             Method::Tsa => "tsa",
             Method::Ipcipher => "ipcipher",
             Method::IpcryptPfx => "ipcrypt-pfx",
+            Method::Cryptopant => "cryptopant",
             Method::IpcryptDeterministic => "ipcrypt-deterministic",
             Method::IpcryptNd => "ipcrypt-nd",
             Method::IpcryptNdx => "ipcrypt-ndx",
@@ -66,7 +71,10 @@ impl Method {
     pub fn key_len(self) -> Option<usize> {
         match self {
             Method::Truncate | Method::Enumerate => None,
-            Method::Ipcipher | Method::IpcryptDeterministic | Method::IpcryptNd => Some(16),
+            Method::Ipcipher
+            | Method::IpcryptDeterministic
+            | Method::IpcryptNd
+            | Method::Cryptopant => Some(16),
             Method::PrefixMap
             | Method::Cryptopan
             | Method::Tsa
@@ -83,6 +91,7 @@ impl Method {
                 | Method::Tsa
                 | Method::Ipcipher
                 | Method::IpcryptPfx
+                | Method::Cryptopant
                 | Method::IpcryptDeterministic
                 | Method::IpcryptNd
                 | Method::IpcryptNdx
@@ -156,6 +165,15 @@ pub struct MethodArgs {
     /// [default: 4096].
     #[arg(long)]
     pub tsa_pool: Option<u32>,
+    /// cryptopan, cryptopant, tsa, ipcrypt-pfx, prefix-map: pass the top N
+    /// bits of IPv4 addresses unchanged (cryptopant: as scramble_ips --pass4,
+    /// which also always keeps the classful leading bits).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub pass4: u8,
+    /// cryptopan, cryptopant, tsa, ipcrypt-pfx, prefix-map: pass the top N
+    /// bits of IPv6 addresses unchanged (cryptopant: as scramble_ips --pass6).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub pass6: u8,
 }
 
 impl MethodArgs {
@@ -183,11 +201,66 @@ impl MethodArgs {
             ("--preserve-class", self.preserve_class, Method::PrefixMap),
             ("--tsa-pool", self.tsa_pool.is_some(), Method::Tsa),
         ];
-        given
+        if let Some(found) = given
             .into_iter()
             .find(|(_, set, m)| *set && *m != self.method)
             .map(|(flag, _, m)| (flag, m.name()))
+        {
+            return Some(found);
+        }
+        let pass_given = [("--pass4", self.pass4 != 0), ("--pass6", self.pass6 != 0)];
+        pass_given
+            .into_iter()
+            .find(|(_, set)| *set && !self.method.takes_pass_bits())
+            .map(|(flag, _)| {
+                (
+                    flag,
+                    "cryptopan, cryptopant, tsa, ipcrypt-pfx and prefix-map",
+                )
+            })
     }
+}
+
+impl Method {
+    /// True when `--pass4` / `--pass6` apply.
+    pub fn takes_pass_bits(self) -> bool {
+        matches!(
+            self,
+            Method::Cryptopan
+                | Method::Cryptopant
+                | Method::Tsa
+                | Method::IpcryptPfx
+                | Method::PrefixMap
+        )
+    }
+}
+
+/// Read a key file in cryptopANT's own format (`C4:C6:KEY:PAD:MAC:IV`).
+/// The message never contains key bytes.
+pub fn read_cryptopant_key(path: &Path) -> Result<KeyFile, UsageError> {
+    let bytes = Zeroizing::new(
+        std::fs::read(path)
+            .map_err(|e| usage(format!("cannot read key file {}: {e}", path.display())))?,
+    );
+    KeyFile::parse(&bytes).map_err(|e| usage(format!("key file {}: {e}", path.display())))
+}
+
+/// A stateless reversible map, with the top bits passed when asked.
+fn stateless_pass<M: Reversible + 'static>(
+    m: M,
+    args: &MethodArgs,
+    info: TechniqueInfo,
+) -> Result<Built, UsageError> {
+    if args.pass4 == 0 && args.pass6 == 0 {
+        return Ok(stateless(m, info));
+    }
+    let p = Pass::new(m, args.pass4, args.pass6).ok_or_else(|| {
+        usage(format!(
+            "--pass4/--pass6: {} is not prefix-preserving",
+            args.method.name()
+        ))
+    })?;
+    Ok(stateless(p, info))
 }
 
 /// A configuration error: reported with exit code 2.
@@ -358,6 +431,12 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
             args.method.name()
         )));
     }
+    if (args.pass4 != 0 || args.pass6 != 0) && !args.method.takes_pass_bits() {
+        return Err(usage(format!(
+            "--pass4/--pass6 apply to cryptopan, cryptopant, tsa, ipcrypt-pfx and prefix-map, not {}",
+            args.method.name()
+        )));
+    }
     Ok(match args.method {
         Method::Truncate => {
             let (p4, p6) = if args.black_marker {
@@ -401,19 +480,33 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
         Method::PrefixMap => {
             let key = need_key::<32>(args)?;
             Built::Map {
-                technique: Technique::Stateful(Box::new(StatefulTech::PrefixMap(PrefixMap::new(
-                    &key,
-                    args.preserve_class,
-                )))),
+                technique: Technique::Stateful(Box::new(StatefulTech::PrefixMap(
+                    PrefixMap::with_pass(&key, args.preserve_class, args.pass4, args.pass6),
+                ))),
                 info,
                 reversible: None,
             }
         }
-        Method::Cryptopan => stateless(CryptoPan::new(&need_key::<32>(args)?), info),
+        Method::Cryptopan => stateless_pass(CryptoPan::new(&need_key::<32>(args)?), args, info)?,
+        Method::Cryptopant => {
+            if args.passphrase_file.is_some() {
+                return Err(usage(
+                    "--passphrase-file is for ipcipher only; cryptopant takes --key-file",
+                ));
+            }
+            let path = args.key_file.as_ref().ok_or_else(|| {
+                usage("--method cryptopant needs --key-file (a cryptopANT key file; make one with `ipwash keygen --method cryptopant`)")
+            })?;
+            let kf = read_cryptopant_key(path)?;
+            // The pass bits are cryptopANT's own, not the generic wrapper.
+            let c =
+                CryptoPant::new(&kf, args.pass4, args.pass6).map_err(|e| usage(e.to_string()))?;
+            stateless(c, info)
+        }
         Method::Tsa => {
             let t = Tsa::new(&need_key::<32>(args)?, args.tsa_pool.unwrap_or(4096))
                 .map_err(|e| usage(e.to_string()))?;
-            stateless(t, info)
+            stateless_pass(t, args, info)?
         }
         Method::Ipcipher => {
             let key =
@@ -428,7 +521,7 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
         }
         Method::IpcryptPfx => {
             let p = IpcryptPfx::new(&need_key::<32>(args)?).map_err(|e| usage(e.to_string()))?;
-            stateless(p, info)
+            stateless_pass(p, args, info)?
         }
         Method::IpcryptDeterministic => {
             Built::Deterministic(Box::new(IpcryptDeterministic::new(&need_key::<16>(args)?)))

@@ -134,6 +134,10 @@ pub struct WashArgs {
     /// Do not print statistics on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Wash back: invert a wash made with the same method and key (or, for
+    /// enumerate and prefix-map, from its --state table, read-only).
+    #[arg(long)]
+    pub reverse: bool,
 }
 
 /// Everything decided before the first byte is read.
@@ -173,7 +177,13 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         .iter()
         .map(|k| KeepPrefix::parse(k).map_err(|e| CliError::usage(format!("--keep: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut table = None;
     let (technique, info) = match method::build(&args.method)? {
+        Built::Map { .. } if args.reverse => {
+            let (t, tab) = crate::reverse::technique(&args.method, args.state.as_deref())?;
+            table = tab;
+            (t, crate::wash::TechniqueInfo::default())
+        }
         Built::Map {
             technique, info, ..
         } => (technique, info),
@@ -199,7 +209,7 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         ScopeArg::Clients => Scope::Clients,
     };
     washer.keep = keep;
-    if let Some(p) = &args.state {
+    if let Some(p) = args.state.as_ref().filter(|_| !args.reverse) {
         crate::state::load(p, &mut washer.technique, &args.method)?;
     }
     let threads = args
@@ -216,7 +226,8 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         },
         cdns: crate::cdns::CdnsOptions {
             keep_collection_info: args.keep_collection_info,
-            ..Default::default()
+            // Washing back does not mark the output as anonymised.
+            mark_output: !args.reverse,
         },
         compress: args.compress,
         cache_size: args.cache_size,
@@ -226,7 +237,20 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         outputs_written: 0,
     };
     // Stage 2: run every input; a data error in one input does not stop the others.
-    crate::batch::run_jobs(args, &jobs, &mut plan)
+    let res = crate::batch::run_jobs(args, &jobs, &mut plan);
+    if args.reverse {
+        eprint!("{}", crate::reverse::NOTE);
+        if let Some(t) = &table {
+            if t.misses() > 0 {
+                eprintln!(
+                    "ipwash: {} address lookups found no entry in the state table ({} entries) and were left as they are",
+                    t.misses(),
+                    t.len()
+                );
+            }
+        }
+    }
+    res
 }
 
 fn display(p: &Path) -> String {

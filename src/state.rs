@@ -116,6 +116,13 @@ pub fn to_bytes(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<Vec<
                 if args.preserve_class { "yes" } else { "no" },
             );
             let s = p.export();
+            // Written only when set, so states of earlier versions still load.
+            if s.pass4 != 0 {
+                rows.param("pass4", &s.pass4.to_string());
+            }
+            if s.pass6 != 0 {
+                rows.param("pass6", &s.pass6.to_string());
+            }
             rows.counter("ipv4", s.word_pos_v4);
             rows.counter("ipv6", s.word_pos_v6);
             for (a, b) in &s.pairs {
@@ -242,8 +249,15 @@ fn load_from<R: std::io::Read>(
             if param("preserve_class") != Some(pc) {
                 return Err(err(path, "made with a different --preserve-class"));
             }
+            for (name, want) in [("pass4", args.pass4), ("pass6", args.pass6)] {
+                if param(name).unwrap_or("0") != want.to_string() {
+                    return Err(err(path, format!("made with a different --{name}")));
+                }
+            }
             let st = PrefixState {
                 preserve_class: args.preserve_class,
+                pass4: args.pass4,
+                pass6: args.pass6,
                 word_pos_v4: counter("ipv4").ok_or_else(|| err(path, "missing ipv4 counter"))?,
                 word_pos_v6: counter("ipv6").ok_or_else(|| err(path, "missing ipv6 counter"))?,
                 pairs,

@@ -16,12 +16,14 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub mod cryptopan;
+pub mod cryptopant;
 pub mod enumerate;
 pub mod ipcipher;
 pub mod ipcrypt_det;
 pub mod ipcrypt_nd;
 pub mod ipcrypt_pfx;
 pub mod key;
+pub mod pass;
 pub mod prefix_map;
 pub mod truncate;
 pub mod tsa;

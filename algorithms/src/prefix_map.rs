@@ -79,6 +79,10 @@ pub struct PrefixState {
     pub word_pos_v6: u128,
     /// `(original, replacement)` pairs, in first-appearance order.
     pub pairs: Vec<(IpAddr, IpAddr)>,
+    /// Top IPv4 bits passed unchanged (0 when none).
+    pub pass4: u8,
+    /// Top IPv6 bits passed unchanged (0 when none).
+    pub pass6: u8,
 }
 
 /// Errors importing a [`PrefixState`]. `index` is the pair's position.
@@ -131,6 +135,19 @@ pub enum StateError {
     #[error("pair {index}: {original} -> {replacement} changes the address class")]
     ClassChanged {
         /// Pair position.
+        index: usize,
+        /// The original address.
+        original: IpAddr,
+        /// Its replacement.
+        replacement: IpAddr,
+    },
+    /// A pair that changes one of the top pass bits, or a state saved with
+    /// other pass bits.
+    #[error(
+        "pair {index}: {original} -> {replacement} changes a passed bit, or the pass bits differ"
+    )]
+    PassChanged {
+        /// Pair position (0 when the state's own pass bits differ).
         index: usize,
         /// The original address.
         original: IpAddr,
@@ -289,6 +306,8 @@ fn class_bits(a: u32) -> u32 {
 /// The TCPdpriv-style prefix-preserving table map. See the module docs.
 pub struct PrefixMap {
     preserve_class: bool,
+    pass4: u8,
+    pass6: u8,
     v4: Table<u32>,
     v6: Table<u128>,
 }
@@ -308,8 +327,17 @@ impl PrefixMap {
     /// An empty map keyed by `key`. `preserve_class` keeps classful IPv4
     /// leading bits (TCPdpriv `-C`).
     pub fn new(key: &Key<32>, preserve_class: bool) -> Self {
+        Self::with_pass(key, preserve_class, 0, 0)
+    }
+
+    /// An empty map that also passes the top `pass4` IPv4 bits (at most 32)
+    /// and the top `pass6` IPv6 bits (at most 128) unchanged; below them
+    /// the table works as usual (see [`crate::pass`]).
+    pub fn with_pass(key: &Key<32>, preserve_class: bool, pass4: u8, pass6: u8) -> Self {
         PrefixMap {
             preserve_class,
+            pass4: pass4.min(32),
+            pass6: pass6.min(128),
             v4: Table::new(key, STREAM_V4),
             v6: Table::new(key, STREAM_V6),
         }
@@ -320,9 +348,15 @@ impl PrefixMap {
         self.preserve_class
     }
 
+    /// The IPv4 and IPv6 pass bits.
+    pub fn pass_bits(&self) -> (u8, u8) {
+        (self.pass4, self.pass6)
+    }
+
     fn class_v4(&self) -> impl Fn(u32) -> u32 {
         let on = self.preserve_class;
-        move |a| if on { class_bits(a) } else { 0 }
+        let pass = u32::from(self.pass4);
+        move |a| pass.max(if on { class_bits(a) } else { 0 })
     }
 
     /// Look an address up without recording it.
@@ -358,6 +392,8 @@ impl PrefixMap {
             .collect();
         PrefixState {
             preserve_class: self.preserve_class,
+            pass4: self.pass4,
+            pass6: self.pass6,
             word_pos_v4: self.v4.rng.get_word_pos(),
             word_pos_v6: self.v6.rng.get_word_pos(),
             pairs,
@@ -374,7 +410,8 @@ impl PrefixMap {
     /// The key is not checked against the pairs: a state saved under another
     /// key loads, and new addresses then follow this key.
     pub fn import(key: &Key<32>, state: &PrefixState) -> Result<Self, StateError> {
-        let mut m = PrefixMap::new(key, state.preserve_class);
+        let mut m = PrefixMap::with_pass(key, state.preserve_class, state.pass4, state.pass6);
+        let pass_kept = |i: u128, o: u128, bits: u32, pass: u8| cpl(i, o, bits) >= u32::from(pass);
         for wp in [state.word_pos_v4, state.word_pos_v6] {
             if wp >> 68 != 0 {
                 return Err(StateError::WordPos(wp));
@@ -404,6 +441,13 @@ impl PrefixMap {
                             });
                         }
                     }
+                    if !pass_kept(i.into(), o.into(), 32, m.pass4) {
+                        return Err(StateError::PassChanged {
+                            index,
+                            original,
+                            replacement,
+                        });
+                    }
                     if let Fit::Conflict(bi, bo) = m.v4.fits(i, o) {
                         return Err(conflict(IpAddr::V4(bi.into()), IpAddr::V4(bo.into())));
                     }
@@ -414,6 +458,13 @@ impl PrefixMap {
                     let (i, o) = (u128::from(i), u128::from(o));
                     if m.v6.map.contains_key(&i) {
                         return Err(StateError::DuplicateOriginal { index, original });
+                    }
+                    if !pass_kept(i, o, 128, m.pass6) {
+                        return Err(StateError::PassChanged {
+                            index,
+                            original,
+                            replacement,
+                        });
                     }
                     if let Fit::Conflict(bi, bo) = m.v6.fits(i, o) {
                         return Err(conflict(IpAddr::V6(bi.into()), IpAddr::V6(bo.into())));
@@ -459,7 +510,8 @@ impl StatefulMap for PrefixMap {
     }
 
     fn map_v6(&mut self, a: Ipv6Addr) -> Ipv6Addr {
-        Ipv6Addr::from(self.v6.map(u128::from(a), |_| 0))
+        let pass = u32::from(self.pass6);
+        Ipv6Addr::from(self.v6.map(u128::from(a), move |_| pass))
     }
 
     fn prefix_preserving(&self) -> bool {

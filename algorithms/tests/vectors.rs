@@ -297,3 +297,76 @@ fn ipcrypt_ndx_vectors() {
         assert_eq!(c.decrypt(&expected), input, "{row:?} reverse");
     }
 }
+
+/// cryptopANT: every line of every published output file and of the
+/// `scramble_ips --pass4/--pass6` outputs, forward and reverse, for the four
+/// key types (see `testdata/vectors/cryptopant/README.md`).
+#[test]
+fn cryptopant_every_vector_line() {
+    use ipwash_algorithms::cryptopant::{CryptoPant, KeyFile};
+    let dir = vectors_dir().join("cryptopant");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .lines()
+            .map(|l| {
+                l.parse::<IpAddr>()
+                    .unwrap_or_else(|e| panic!("{name}: {l}: {e}"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut files = 0;
+    let mut lines = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some((fam, rest)) = name.split_once(".anon.") else {
+            continue;
+        };
+        let (ty, pass) = match rest.split_once('.') {
+            Some((ty, p)) => (ty, p),
+            None => (rest, ""),
+        };
+        let bits: u8 = pass.rsplit_once('-').map_or(0, |(_, n)| n.parse().unwrap());
+        let (p4, p6) = match pass.split_once('-').map(|x| x.0) {
+            Some("pass4") => (bits, 0),
+            Some("pass6") => (0, bits),
+            None => (0, 0),
+            Some(o) => panic!("{name}: unknown option {o}"),
+        };
+        let kf = KeyFile::parse(&std::fs::read(dir.join(format!("keyfile.{ty}"))).unwrap())
+            .unwrap_or_else(|e| panic!("keyfile.{ty}: {e}"));
+        let c = CryptoPant::new(&kf, p4, p6).unwrap();
+        let input = read(fam);
+        let want = read(&name);
+        assert_eq!(input.len(), want.len(), "{name}");
+        for (n, (a, w)) in input.iter().zip(&want).enumerate() {
+            let (got, back) = match (a, w) {
+                (IpAddr::V4(a), IpAddr::V4(w)) => {
+                    (IpAddr::V4(c.map_v4(*a)), IpAddr::V4(c.unmap_v4(*w)))
+                }
+                (IpAddr::V6(a), IpAddr::V6(w)) => {
+                    (IpAddr::V6(c.map_v6(*a)), IpAddr::V6(c.unmap_v6(*w)))
+                }
+                _ => panic!("{name} line {}: families differ", n + 1),
+            };
+            assert_eq!(got, *w, "{name} line {}: forward of {a}", n + 1);
+            assert_eq!(back, *a, "{name} line {}: reverse of {w}", n + 1);
+            if let (IpAddr::V4(a), IpAddr::V4(w)) = (a, w) {
+                // The documented quirk: class bits kept even with no pass bits.
+                let top = u32::from(*a) >> 28;
+                let keep = [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 32][top as usize];
+                let keep = keep.max(u32::from(p4));
+                let m = u32::MAX.checked_shl(32 - keep).unwrap_or(0);
+                assert_eq!(
+                    u32::from(*a) & m,
+                    u32::from(*w) & m,
+                    "{name} line {}",
+                    n + 1
+                );
+            }
+            lines += 1;
+        }
+        files += 1;
+    }
+    assert_eq!((files, lines), (16, 16_000));
+}
