@@ -157,6 +157,12 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
             args.output.display()
         )));
     }
+    let stats_to_stdout = args.stats_json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if stats_to_stdout && out_is_stdout {
+        return Err(CliError::usage(
+            "--stats-json - and -o - both write to stdout; give -o FILE (or --stats-json FILE)",
+        ));
+    }
     if out_is_stdout && capture::is_terminal_stdout() {
         return Err(CliError::usage(
             "refusing to write a binary capture to a terminal; use -o FILE or a pipe",
@@ -222,6 +228,13 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         cache_size: args.cache_size,
     };
 
+    if stdin_count > 0 && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        // As gzip does: say so rather than wait silently.
+        eprintln!(
+            "ipwash: reading a capture from stdin (the terminal); give a file name or pipe a capture in"
+        );
+    }
+
     // Stage 2: run every input; a data error in one input does not stop the others.
     let mut stats = Stats::default();
     let mut first_err: Option<CliError> = None;
@@ -246,16 +259,33 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
     if let Some(p) = &args.state {
         crate::state::save(p, &plan.washer.technique, &args.method)?;
     }
-    if !args.quiet {
+    // No summary when no input could even be opened: the error said it all.
+    if !args.quiet && stats.inputs > 0 {
         eprint!("{}", stats.summary());
     }
-    if let Some(p) = &args.stats_json {
-        std::fs::write(p, stats.to_json())
-            .map_err(|e| CliError::usage(format!("--stats-json {}: {e}", p.display())))?;
+    match &args.stats_json {
+        Some(p) if p.as_os_str() == "-" => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(stats.to_json().as_bytes())
+                .and_then(|()| o.flush())
+                .map_err(|e| CliError::io("--stats-json -", e))?;
+        }
+        Some(p) => std::fs::write(p, stats.to_json())
+            .map_err(|e| CliError::usage(format!("--stats-json {}: {e}", p.display())))?,
+        None => {}
     }
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// An input that could not be opened or read, as a message naming it
+/// once (an open error already names the path).
+pub fn input_error(name: &str, e: capture::CaptureError) -> CliError {
+    match e {
+        capture::CaptureError::Open { .. } => CliError::data(e.to_string()),
+        _ => CliError::data(format!("{name}: {e}")),
     }
 }
 
@@ -332,7 +362,11 @@ pub fn wash_one(
     stats: &mut Stats,
 ) -> Result<(), CliError> {
     let name = display(input);
-    let inp = capture::open_input(input).map_err(|e| CliError::data(format!("{name}: {e}")))?;
+    let inp = capture::open_input(input).map_err(|e| input_error(&name, e))?;
+    stats.inputs += 1;
+    if matches!(inp.kind, FileKind::Pcap | FileKind::Pcapng) {
+        stats.packet_inputs += 1;
+    }
     let to_stdout = output.as_os_str() == "-";
     let compression = match plan.compress {
         CompressArg::Auto if to_stdout => Compression::None,

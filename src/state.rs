@@ -134,7 +134,25 @@ pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), 
     if !path.exists() {
         return Ok(());
     }
-    let mut rd = csv::Reader::from_path(path).map_err(|e| err(path, e))?;
+    let data = std::fs::read(path).map_err(|e| err(path, e))?;
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Err(err(
+            path,
+            "is empty, not an ipwash state file (remove it to start a new mapping)",
+        ));
+    }
+    let foreign = || {
+        err(
+            path,
+            "is not an ipwash state file (it starts with no `kind,family,original,replacement` \
+             header); give a new file name to start a new mapping",
+        )
+    };
+    let mut rd = csv::Reader::from_reader(&data[..]);
+    match rd.headers() {
+        Ok(h) if h.iter().eq(["kind", "family", "original", "replacement"]) => {}
+        _ => return Err(foreign()),
+    }
     let mut params: Vec<(String, String)> = Vec::new();
     let mut counters: Vec<(String, u128)> = Vec::new();
     let mut pairs: Vec<(IpAddr, IpAddr)> = Vec::new();
@@ -169,6 +187,9 @@ pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), 
     }
     let param = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let counter = |n: &str| counters.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+    if param("method").is_none() {
+        return Err(err(path, "is not an ipwash state file (no `method` row)"));
+    }
     if param("method") != Some(args.method.name()) {
         return Err(err(
             path,
