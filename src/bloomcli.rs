@@ -263,7 +263,9 @@ fn query(a: &QueryArgs) -> Result<(), CliError> {
         return Err(CliError::usage("give --name NAME or --names-file FILE"));
     }
     if a.names.iter().any(|n| n.trim().is_empty()) {
-        return Err(CliError::usage("--name: an empty name matches nothing; give a domain name"));
+        return Err(CliError::usage(
+            "--name: an empty name matches nothing; give a domain name",
+        ));
     }
     if a.entity.iter().any(|e| e.trim().is_empty()) {
         return Err(CliError::usage("--entity: empty entity name"));

@@ -229,11 +229,7 @@ pub fn run_man(a: &ManArgs) -> Result<(), CliError> {
 }
 
 fn write_all_pages(top: &clap::Command, dir: &std::path::Path) -> Result<(), CliError> {
-    fn walk(
-        cmd: &clap::Command,
-        dir: &std::path::Path,
-        n: &mut usize,
-    ) -> Result<(), CliError> {
+    fn walk(cmd: &clap::Command, dir: &std::path::Path, n: &mut usize) -> Result<(), CliError> {
         let name = cmd.get_display_name().unwrap_or(cmd.get_name());
         let path = dir.join(format!("{name}.1"));
         std::fs::write(&path, render(cmd)?)

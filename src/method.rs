@@ -180,7 +180,12 @@ pub fn read_key<const N: usize>(path: &Path) -> Result<Key<N>, UsageError> {
     // A key file is hex text; anything else (e.g. raw key bytes) is named
     // as such, without showing any of it.
     let text = match std::str::from_utf8(&bytes) {
-        Ok(t) if t.bytes().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) => t,
+        Ok(t)
+            if t.bytes()
+                .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) =>
+        {
+            t
+        }
         _ => {
             let raw = if bytes.len() == N {
                 format!(", which looks like a raw {N}-byte key: store it as hex (`xxd -p -c {N}`)")

@@ -102,7 +102,14 @@ fn cryptopan_vectors_through_cli() {
             // The published vectors compute IPv4-mapped inputs the 128-bit
             // way: all of them hold under `--mapped native`, and every
             // other one under the default.
-            check_map_with("cryptopan", "--key-file", &k, pairs, true, &["--mapped", "native"]);
+            check_map_with(
+                "cryptopan",
+                "--key-file",
+                &k,
+                pairs,
+                true,
+                &["--mapped", "native"],
+            );
             let plain: Vec<_> = pairs
                 .iter()
                 .filter(|(inp, _)| !inp.to_ascii_lowercase().starts_with("::ffff:"))

@@ -93,7 +93,9 @@ fn every_subcommand_help_ends_with_real_examples() {
             cmds.len()
         );
         // Nothing but examples after the heading.
-        assert!(examples.lines().all(|l| l.is_empty() || l.starts_with("  ")));
+        assert!(examples
+            .lines()
+            .all(|l| l.is_empty() || l.starts_with("  ")));
         // Every example runs ipwash (perhaps in a pipeline), and every long
         // flag it uses is an option of the subcommand it runs.
         for c in &cmds {
@@ -185,12 +187,21 @@ fn man_pages_render_with_man() {
                 shown.push(c);
             }
         }
-        assert!(shown.contains("NAME") && shown.contains(&name), "{name}:\n{shown}");
+        assert!(
+            shown.contains("NAME") && shown.contains(&name),
+            "{name}:\n{shown}"
+        );
         assert!(shown.contains("EXAMPLES"), "{name}: no examples:\n{shown}");
         if p == &["wash".to_string()] {
-            assert!(shown.contains("--method") && shown.contains("--key-file"), "{shown}");
+            assert!(
+                shown.contains("--method") && shown.contains("--key-file"),
+                "{shown}"
+            );
             // Examples keep their lines (no filling).
-            assert!(shown.contains("\n       ipwash wash testdata/sample-dns.pcap -o washed.pcap"), "{shown}");
+            assert!(
+                shown.contains("\n       ipwash wash testdata/sample-dns.pcap -o washed.pcap"),
+                "{shown}"
+            );
         }
         if p.is_empty() {
             assert!(shown.contains("ipwash-wash(1)"), "{shown}");
@@ -227,11 +238,18 @@ fn bash_completion_loads_and_completes() {
     );
     let out = Command::new("bash").arg("-c").arg(&check).output().unwrap();
     let so = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{so}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{so}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(so.contains("complete -o bashdefault"), "{so}");
     assert!(so.contains("top: bloom"), "{so}");
     assert!(so.contains("wash: --dropped"), "{so}");
-    assert!(so.contains("shells: bash zsh fish elvish powershell"), "{so}");
+    assert!(
+        so.contains("shells: bash zsh fish elvish powershell"),
+        "{so}"
+    );
 }
 
 #[test]

@@ -470,32 +470,32 @@ fn run_query(
     let mut out = Vec::with_capacity(loaded.len() * names.len() * entities.len());
     for (start, bloom, withheld, saturated, path, _) in &loaded {
         for (&entity, &withheld) in entities.iter().zip(withheld) {
-        for n in names {
-            let result = if withheld {
-                Presence::Withheld
-            } else {
-                name.set(n);
-                item.clear();
-                if let Some(e) = entity {
-                    item.push_str(e);
-                    item.push('@');
-                }
-                item.push_str(&name.text);
-                if bloom.check(item.as_str()) {
-                    Presence::Present
+            for n in names {
+                let result = if withheld {
+                    Presence::Withheld
                 } else {
-                    Presence::Absent
-                }
-            };
-            out.push(QueryAnswer {
-                name: n.clone(),
-                period_start: *start,
-                entity: entity.map(str::to_string),
-                result,
-                saturated: *saturated,
-                filter: path.to_path_buf(),
-            });
-        }
+                    name.set(n);
+                    item.clear();
+                    if let Some(e) = entity {
+                        item.push_str(e);
+                        item.push('@');
+                    }
+                    item.push_str(&name.text);
+                    if bloom.check(item.as_str()) {
+                        Presence::Present
+                    } else {
+                        Presence::Absent
+                    }
+                };
+                out.push(QueryAnswer {
+                    name: n.clone(),
+                    period_start: *start,
+                    entity: entity.map(str::to_string),
+                    result,
+                    saturated: *saturated,
+                    filter: path.to_path_buf(),
+                });
+            }
         }
     }
     Ok(out)
