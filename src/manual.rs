@@ -108,8 +108,9 @@ Examples:
 
 /// `ipwash bloom query --help`.
 pub const BLOOM_QUERY: &str = "\
-A name matches when it, or any parent domain of it, was queried: `example.com`
-is present when `www.example.com` was asked.
+Parent domains match: `example.com` is present when `www.a.example.com` was
+asked (the whole name, its last two labels and each label are recorded);
+an intermediate parent such as `a.example.com` only from its own queries.
 
 Examples:
   ipwash bloom query --key-file bloom.key filters/*.bloom --name www.example.com --name nothere.example
