@@ -435,7 +435,8 @@ pub fn run_jobs(args: &WashArgs, jobs: &[Job], plan: &mut Plan) -> Result<(), Cl
     if let Some(e) = fatal {
         return Err(e);
     }
-    if !args.quiet {
+    // No summary when no input could even be opened: the error said it all.
+    if !args.quiet && total.inputs > 0 {
         eprint!("{}", total.summary());
     }
     if let Some(p) = &args.stats_json {

@@ -14,19 +14,23 @@ use crate::packet::{self, Family, Located};
 #[derive(Debug, clap::Subcommand)]
 pub enum BloomCommand {
     /// Build one filter per period from the client queries in captures.
+    #[command(after_help = crate::manual::BLOOM_BUILD)]
     Build(BuildArgs),
     /// Ask in which periods names were queried.
+    #[command(after_help = crate::manual::BLOOM_QUERY)]
     Query(QueryArgs),
     /// OR filters with identical parameters and key into one.
+    #[command(after_help = crate::manual::BLOOM_MERGE)]
     Merge(MergeArgs),
     /// Show a filter's parameters and fill.
+    #[command(after_help = crate::manual::BLOOM_INFO)]
     Info(InfoArgs),
 }
 
 /// `ipwash bloom build`.
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
-    /// Captures (pcap, pcapng; plain, gzip or xz); `-` = stdin.
+    /// Captures (pcap, pcapng) or C-DNS files; plain, gzip or xz; `-` = stdin.
     #[arg(value_name = "INPUT", default_value = "-")]
     pub inputs: Vec<PathBuf>,
     /// Directory for the filter files (one per period).
@@ -67,9 +71,10 @@ pub struct QueryArgs {
     /// File with one name per line.
     #[arg(long, value_name = "FILE")]
     pub names_file: Option<PathBuf>,
-    /// Ask about this entity only.
-    #[arg(long)]
-    pub entity: Option<String>,
+    /// Ask about this entity (repeatable; default: all clients). An entity
+    /// none of the filters knows is an error listing the known ones.
+    #[arg(long, value_name = "ENTITY")]
+    pub entity: Vec<String>,
     /// One JSON object per line per (name, period).
     #[arg(long)]
     pub json: bool,
@@ -191,7 +196,7 @@ fn feed(input: &Path, builder: &mut Builder, out_dir: &Path) -> Result<(), CliEr
     } else {
         input.display().to_string()
     };
-    let inp = capture::open_input(input).map_err(|e| CliError::data(format!("{name}: {e}")))?;
+    let inp = capture::open_input(input).map_err(|e| crate::pipeline::input_error(&name, e))?;
     match inp.kind {
         FileKind::Pcap | FileKind::Pcapng => {}
         FileKind::Cdns => {
@@ -257,8 +262,34 @@ fn query(a: &QueryArgs) -> Result<(), CliError> {
     if names.is_empty() {
         return Err(CliError::usage("give --name NAME or --names-file FILE"));
     }
-    let answers = bloom::query(&key, &a.filters, &names, a.entity.as_deref())
-        .map_err(|e| CliError::data(format!("bloom query: {e}")))?;
+    if a.names.iter().any(|n| n.trim().is_empty()) {
+        return Err(CliError::usage(
+            "--name: an empty name matches nothing; give a domain name",
+        ));
+    }
+    if a.entity.iter().any(|e| e.trim().is_empty()) {
+        return Err(CliError::usage("--entity: empty entity name"));
+    }
+    let answers = bloom::query_entities(&key, &a.filters, &names, &a.entity).map_err(|e| {
+        let msg = format!("bloom query: {e}");
+        if matches!(e, bloom::BloomError::UnknownEntity { .. }) {
+            CliError::usage(msg)
+        } else {
+            CliError::data(msg)
+        }
+    })?;
+    let mut warned: Vec<&Path> = Vec::new();
+    for ans in answers.iter().filter(|a| a.saturated) {
+        if !warned.contains(&ans.filter.as_path()) {
+            warned.push(&ans.filter);
+            eprintln!(
+                "ipwash: warning: {} is saturated (estimated false-positive rate over {}x its \
+                 target): its `present` answers are unreliable",
+                ans.filter.display(),
+                bloom::SATURATION_FACTOR
+            );
+        }
+    }
     let mut out = String::new();
     for ans in &answers {
         if a.json {

@@ -15,7 +15,8 @@ use crate::wash::{Side, Washer};
 
 /// Pseudonymise and anonymise IP addresses in DNS captures.
 #[derive(Debug, Parser)]
-#[command(name = "ipwash", version, about, long_about = None)]
+#[command(name = "ipwash", version = crate::manual::VERSION, about, long_about = None)]
+#[command(after_help = crate::manual::TOP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -26,18 +27,29 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Wash captures (pcap, pcapng, C-DNS; plain, gzip or xz): rewrite every address in scope.
+    #[command(after_help = crate::manual::WASH)]
     Wash(crate::pipeline::WashArgs),
     /// Map addresses read from stdin, one per line, to stdout (for text logs).
+    #[command(after_help = crate::manual::MAP)]
     Map(MapArgs),
     /// Write a fresh key for a technique, from the operating system's random generator.
+    #[command(after_help = crate::manual::KEYGEN)]
     Keygen(KeygenArgs),
     /// Measure every technique on this machine.
+    #[command(after_help = crate::manual::BENCH)]
     Bench(crate::bench::BenchArgs),
     /// Write a synthetic DNS capture (for benchmarks and scale tests).
+    #[command(after_help = crate::manual::SYNTH)]
     Synth(crate::synth::SynthArgs),
     /// DNSBLOOM query summaries (RFC 8932 B.2.7): build, query, merge, info.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = crate::manual::BLOOM)]
     Bloom(crate::bloomcli::BloomCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(after_help = crate::manual::COMPLETIONS)]
+    Completions(crate::manual::CompletionsArgs),
+    /// Print the man page (roff) of ipwash or of one subcommand to stdout.
+    #[command(after_help = crate::manual::MAN)]
+    Man(crate::manual::ManArgs),
 }
 
 /// `ipwash map`.
@@ -58,7 +70,7 @@ pub struct MapArgs {
 pub struct KeygenArgs {
     /// Technique the key is for (decides its length).
     #[arg(long, value_enum)]
-    pub method: Method,
+    pub method: KeyFor,
     /// Output file (created with mode 0600); `-` or absent writes to stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -79,6 +91,60 @@ pub enum CryptopantType {
     Md5,
     /// SHA-1 of the pad and address (no cipher key used).
     Sha1,
+}
+
+/// What `keygen --method` makes a key for: a technique, or Bloom filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFor {
+    /// An address technique.
+    Method(Method),
+    /// `ipwash bloom` (a 32-byte operator key).
+    Bloom,
+}
+
+impl KeyFor {
+    fn name(self) -> &'static str {
+        match self {
+            KeyFor::Method(m) => m.name(),
+            KeyFor::Bloom => "bloom",
+        }
+    }
+
+    fn key_len(self) -> Option<usize> {
+        match self {
+            KeyFor::Method(m) => m.key_len(),
+            KeyFor::Bloom => Some(32),
+        }
+    }
+}
+
+impl clap::ValueEnum for KeyFor {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            KeyFor::Method(Method::Truncate),
+            KeyFor::Method(Method::Enumerate),
+            KeyFor::Method(Method::PrefixMap),
+            KeyFor::Method(Method::Cryptopan),
+            KeyFor::Method(Method::Cryptopant),
+            KeyFor::Method(Method::Tsa),
+            KeyFor::Method(Method::Ipcipher),
+            KeyFor::Method(Method::IpcryptPfx),
+            KeyFor::Method(Method::IpcryptDeterministic),
+            KeyFor::Method(Method::IpcryptNd),
+            KeyFor::Method(Method::IpcryptNdx),
+            KeyFor::Bloom,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            KeyFor::Method(m) => m.to_possible_value(),
+            KeyFor::Bloom => Some(
+                clap::builder::PossibleValue::new("bloom")
+                    .help("The operator key of `ipwash bloom` filters (32 bytes)."),
+            ),
+        }
+    }
 }
 
 /// Run `ipwash map`.
@@ -159,10 +225,7 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
                 let r = reversible.ok_or_else(|| CliError::usage("not reversible"))?;
                 for_each_line(stdin, |n, line| {
                     let a = method::parse_addr(line).ok_or_else(|| bad_line(n, line))?;
-                    let m = match a {
-                        IpAddr::V4(v) => IpAddr::V4(r.unmap_v4(v)),
-                        IpAddr::V6(v) => IpAddr::V6(r.unmap_v6(v)),
-                    };
+                    let m = crate::wash::unmap(&*r, a, info.mapped);
                     writeln!(out, "{m}").map_err(CliError::from)
                 })?;
             } else {
@@ -214,10 +277,10 @@ pub fn for_each_line(
 
 /// Run `ipwash keygen`.
 pub fn run_keygen(args: &KeygenArgs) -> Result<(), CliError> {
-    if args.crypto_type.is_some() && args.method != Method::Cryptopant {
+    if args.crypto_type.is_some() && args.method != KeyFor::Method(Method::Cryptopant) {
         return Err(CliError::usage("--type is for --method cryptopant only"));
     }
-    if args.method == Method::Cryptopant {
+    if args.method == KeyFor::Method(Method::Cryptopant) {
         use ipwash_algorithms::cryptopant::{Crypto, KeyFile, NEW_RANDOM_LEN};
         let crypto = match args.crypto_type.unwrap_or(CryptopantType::Aes) {
             CryptopantType::Aes => Crypto::Aes,

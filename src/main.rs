@@ -23,6 +23,8 @@ fn main() -> ExitCode {
         Command::Bench(a) => ipwash::bench::run_bench(a),
         Command::Synth(a) => ipwash::synth::run_synth(a),
         Command::Bloom(a) => ipwash::bloomcli::run_bloom(a),
+        Command::Completions(a) => ipwash::manual::run_completions(a),
+        Command::Man(a) => ipwash::manual::run_man(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

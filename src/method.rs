@@ -20,7 +20,7 @@ use ipwash_algorithms::tsa::Tsa;
 use ipwash_algorithms::{Key, Reversible};
 use zeroize::Zeroizing;
 
-use crate::wash::{StatefulTech, Technique, TechniqueInfo};
+use crate::wash::{Mapped, StatefulTech, Technique, TechniqueInfo};
 
 /// The techniques offered on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -174,6 +174,11 @@ pub struct MethodArgs {
     /// bits of IPv6 addresses unchanged (cryptopant: as scramble_ips --pass6).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=128))]
     pub pass6: u8,
+    /// IPv4-mapped IPv6 addresses (::ffff:a.b.c.d): `ipv4` washes them as the
+    /// IPv4 address they hold, kept in the mapped form (as truncate and
+    /// ipcrypt-pfx always do); `native` puts all 128 bits through the IPv6 rule.
+    #[arg(long, value_enum, default_value_t = Mapped::Ipv4)]
+    pub mapped: Mapped,
 }
 
 impl MethodArgs {
@@ -274,11 +279,34 @@ fn usage(msg: impl Into<String>) -> UsageError {
 
 /// Read a hex key file for a `N`-byte key. The message never contains key bytes.
 pub fn read_key<const N: usize>(path: &Path) -> Result<Key<N>, UsageError> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
+    let bytes = Zeroizing::new(
+        std::fs::read(path)
             .map_err(|e| usage(format!("cannot read key file {}: {e}", path.display())))?,
     );
-    Key::<N>::from_hex(&text).map_err(|e| usage(format!("key file {}: {e}", path.display())))
+    // A key file is hex text; anything else (e.g. raw key bytes) is named
+    // as such, without showing any of it.
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t)
+            if t.bytes()
+                .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) =>
+        {
+            t
+        }
+        _ => {
+            let raw = if bytes.len() == N {
+                format!(", which looks like a raw {N}-byte key: store it as hex (`xxd -p -c {N}`)")
+            } else {
+                String::new()
+            };
+            return Err(usage(format!(
+                "key file {} is not hex text ({} bytes of binary data{raw}); a key file holds {} hex digits, as `ipwash keygen` writes",
+                path.display(),
+                bytes.len(),
+                2 * N
+            )));
+        }
+    };
+    Key::<N>::from_hex(text).map_err(|e| usage(format!("key file {}: {e}", path.display())))
 }
 
 /// Read a passphrase file; one trailing newline (LF or CRLF) is removed.
@@ -416,6 +444,7 @@ pub fn build(args: &MethodArgs) -> Result<Built, UsageError> {
     let info = TechniqueInfo {
         name: args.method.name().to_string(),
         truncate: None,
+        mapped: args.mapped,
     };
     if let Some((flag, owner)) = args.foreign_flag() {
         return Err(usage(format!(

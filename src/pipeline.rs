@@ -111,6 +111,11 @@ pub struct WashArgs {
     /// one entry per input.
     #[arg(long, value_name = "FILE")]
     pub stats_json: Option<PathBuf>,
+    /// Write every dropped packet, UNCHANGED (original addresses: the file
+    /// is created with mode 0600), to FILE as pcapng, its reason in the
+    /// packet comment.
+    #[arg(long, value_name = "FILE")]
+    pub dropped: Option<PathBuf>,
     /// Worker threads for stateless techniques (default: number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -166,6 +171,8 @@ pub struct Plan {
     pub before_commit: Option<Arc<dyn Fn(&Technique) + Send + Sync>>,
     /// Outputs completed under their final name.
     pub outputs_written: u64,
+    /// `--dropped`: where dropped packets go.
+    pub dropped: Option<Arc<Mutex<crate::dropped::DroppedWriter>>>,
 }
 
 /// Run `ipwash wash`.
@@ -235,7 +242,28 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         keep_on_error: args.in_place,
         before_commit: None,
         outputs_written: 0,
+        dropped: None,
     };
+    if let Some(p) = &args.dropped {
+        if p.as_os_str() == "-" || *p == args.output || args.inputs.contains(p) {
+            return Err(CliError::usage(
+                "--dropped needs a file of its own (not stdout, the output or an input)",
+            ));
+        }
+        let w = crate::dropped::DroppedWriter::create(p).map_err(|e| {
+            CliError::usage(format!("--dropped: cannot create {}: {e}", p.display()))
+        })?;
+        plan.dropped = Some(Arc::new(Mutex::new(w)));
+    }
+
+    let stdin_count = args.inputs.iter().filter(|p| p.as_os_str() == "-").count();
+    if stdin_count > 0 && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        // As gzip does: say so rather than wait silently.
+        eprintln!(
+            "ipwash: reading a capture from stdin (the terminal); give a file name or pipe a capture in"
+        );
+    }
+
     // Stage 2: run every input; a data error in one input does not stop the others.
     let res = crate::batch::run_jobs(args, &jobs, &mut plan);
     if args.reverse {
@@ -250,7 +278,31 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
             }
         }
     }
+    if let (Some(w), Some(p)) = (plan.dropped.take(), &args.dropped) {
+        let w = Arc::try_unwrap(w)
+            .map_err(|_| CliError::data("internal: dropped-packet file still shared"))?
+            .into_inner()
+            .map_err(|_| CliError::data("dropped-packet file lock poisoned"))?;
+        let n = w.packets;
+        w.finish()
+            .map_err(|e| CliError::io(format!("writing {}", p.display()), e))?;
+        if !args.quiet {
+            eprintln!(
+                "ipwash: {n} dropped packet(s) written unchanged to {}",
+                p.display()
+            );
+        }
+    }
     res
+}
+
+/// An input that could not be opened or read, as a message naming it
+/// once (an open error already names the path).
+pub fn input_error(name: &str, e: capture::CaptureError) -> CliError {
+    match e {
+        capture::CaptureError::Open { .. } => CliError::data(e.to_string()),
+        _ => CliError::data(format!("{name}: {e}")),
+    }
 }
 
 fn display(p: &Path) -> String {
@@ -297,6 +349,7 @@ impl Plan {
             keep_on_error: false,
             before_commit: None,
             outputs_written: 0,
+            dropped: None,
         }
     }
 }
@@ -330,7 +383,11 @@ pub fn wash_one(
     stats: &mut Stats,
 ) -> Result<(), CliError> {
     let name = display(input);
-    let inp = capture::open_input(input).map_err(|e| CliError::data(format!("{name}: {e}")))?;
+    let inp = capture::open_input(input).map_err(|e| input_error(&name, e))?;
+    stats.inputs += 1;
+    if matches!(inp.kind, FileKind::Pcap | FileKind::Pcapng) {
+        stats.packet_inputs += 1;
+    }
     let compression = output_compression(plan.compress, output);
     let codec = OutputCodec {
         compression,
@@ -876,13 +933,62 @@ struct Piece<'d> {
 struct Emitter<'a, W> {
     out: &'a Arc<Mutex<W>>,
     defrag: Defrag,
+    dropped: Option<DropSink>,
+}
+
+/// `--dropped`: the input's framing, to find each dropped packet, and the
+/// shared file.
+struct DropSink {
+    fmt: crate::dropped::UnitFormat,
+    w: Arc<Mutex<crate::dropped::DroppedWriter>>,
+}
+
+impl DropSink {
+    fn for_plan(plan: &Plan, header: &[u8]) -> Option<DropSink> {
+        plan.dropped.as_ref().map(|w| DropSink {
+            fmt: crate::dropped::UnitFormat::from_header(header),
+            w: w.clone(),
+        })
+    }
+
+    /// Note a unit: blocks update the framing, dropped packets are written.
+    fn unit(&mut self, data: &[u8], o: Outcome) -> std::io::Result<()> {
+        match o {
+            Outcome::Block => {
+                self.fmt.see_block(data);
+                Ok(())
+            }
+            Outcome::Dropped(r) => self.packet(data, r),
+            _ => Ok(()),
+        }
+    }
+
+    fn packet(&mut self, data: &[u8], reason: &str) -> std::io::Result<()> {
+        let Some(p) = self.fmt.packet(data) else {
+            return Ok(());
+        };
+        self.w
+            .lock()
+            .map_err(|_| std::io::Error::other("dropped-packet file lock poisoned"))?
+            .packet(data, &p, reason)
+    }
+}
+
+fn save_dropped(d: &mut Option<DropSink>, data: &[u8], o: Outcome) -> Result<(), CliError> {
+    match d {
+        Some(d) => d
+            .unit(data, o)
+            .map_err(|e| CliError::io("--dropped file", e)),
+        None => Ok(()),
+    }
 }
 
 impl<'a, W: Write> Emitter<'a, W> {
-    fn new(out: &'a Arc<Mutex<W>>) -> Self {
+    fn new(out: &'a Arc<Mutex<W>>, dropped: Option<DropSink>) -> Self {
         Emitter {
             out,
             defrag: Defrag::new(DefragLimits::default()),
+            dropped,
         }
     }
 
@@ -894,6 +1000,7 @@ impl<'a, W: Write> Emitter<'a, W> {
         stats: &mut Stats,
     ) -> Result<(), CliError> {
         record(stats, piece.outcome);
+        save_dropped(&mut self.dropped, piece.data, piece.outcome)?;
         if !writes(piece.outcome) {
             return Ok(());
         }
@@ -937,6 +1044,9 @@ impl<'a, W: Write> Emitter<'a, W> {
         let mut run = 0..0;
         for r in recs {
             record(stats, r.outcome);
+            if self.dropped.is_some() {
+                save_dropped(&mut self.dropped, &buf[r.start..r.end], r.outcome)?;
+            }
             if !writes(r.outcome) {
                 continue;
             }
@@ -984,13 +1094,17 @@ impl<'a, W: Write> Emitter<'a, W> {
         if fragment.is_none() && !self.defrag.holding() {
             return o.write_all(data).map_err(|e| CliError::io("output", e));
         }
+        let dropped = &mut self.dropped;
         let mut emit = |bytes: Vec<u8>, v: Verdict| -> std::io::Result<()> {
             match v {
                 Verdict::Write => o.write_all(&bytes),
                 Verdict::Drop(r) => {
                     stats.written -= 1;
                     stats.dropped(r);
-                    Ok(())
+                    match dropped.as_mut() {
+                        Some(d) => d.packet(&bytes, r),
+                        None => Ok(()),
+                    }
                 }
             }
         };
@@ -1009,13 +1123,17 @@ impl<'a, W: Write> Emitter<'a, W> {
             .out
             .lock()
             .map_err(|_| CliError::data("output lock poisoned"))?;
+        let dropped = &mut self.dropped;
         let mut emit = |bytes: Vec<u8>, v: Verdict| -> std::io::Result<()> {
             match v {
                 Verdict::Write => o.write_all(&bytes),
                 Verdict::Drop(r) => {
                     stats.written -= 1;
                     stats.dropped(r);
-                    Ok(())
+                    match dropped.as_mut() {
+                        Some(d) => d.packet(&bytes, r),
+                        None => Ok(()),
+                    }
                 }
             }
         };
@@ -1060,7 +1178,7 @@ fn wash_sequential<R: Read, W: Write>(
     name: &str,
 ) -> Result<(), CliError> {
     let mut w = Worker::for_washer(&plan.washer, plan.cache_size);
-    let mut em = Emitter::new(out);
+    let mut em = Emitter::new(out, DropSink::for_plan(plan, rd.header()));
     let res = loop {
         let unit = match rd.next_unit() {
             Ok(Some(u)) => u,
@@ -1166,6 +1284,7 @@ fn wash_batched<R: Read + Send, W: Write + Send>(
             "internal: a stateful technique on the batch path",
         ));
     }
+    let sink = DropSink::for_plan(plan, rd.header());
     let read = Mutex::new(ReadSide {
         rd: &mut rd,
         next: 0,
@@ -1173,7 +1292,7 @@ fn wash_batched<R: Read + Send, W: Write + Send>(
         err: None,
     });
     let write = Mutex::new(WriteSide {
-        em: Emitter::new(out),
+        em: Emitter::new(out, sink),
         next: 0,
         stats: Stats::default(),
         err: None,
@@ -1297,6 +1416,7 @@ fn wash_prefetched<R: Read + Send, W: Write>(
     stats: &mut Stats,
     name: &str,
 ) -> Result<(), CliError> {
+    let sink = DropSink::for_plan(plan, rd.header());
     let (tx, rx) = sync_channel::<(Batch, Result<bool, String>)>(2);
     let (back_tx, back_rx) = sync_channel::<Batch>(2);
     std::thread::scope(|scope| {
@@ -1309,7 +1429,7 @@ fn wash_prefetched<R: Read + Send, W: Write>(
             }
         });
         let mut w = Worker::for_washer(&plan.washer, plan.cache_size);
-        let mut em = Emitter::new(out);
+        let mut em = Emitter::new(out, sink);
         let mut res = Ok(());
         'batches: for (mut batch, r) in rx.iter() {
             for i in 0..batch.recs.len() {

@@ -147,8 +147,8 @@ pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), 
     if !path.exists() {
         return Ok(());
     }
-    let rd = csv::Reader::from_path(path).map_err(|e| err(path, e))?;
-    load_from(path, rd, tech, args)
+    let data = std::fs::read(path).map_err(|e| err(path, e))?;
+    load_bytes(path, &data, tech, args)
 }
 
 /// [`load`] from the bytes of a state file; `path` is only used in errors.
@@ -156,19 +156,28 @@ pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), 
 #[doc(hidden)]
 pub fn load_bytes(
     path: &Path,
-    bytes: &[u8],
+    data: &[u8],
     tech: &mut Technique,
     args: &MethodArgs,
 ) -> Result<(), CliError> {
-    load_from(path, csv::Reader::from_reader(bytes), tech, args)
-}
-
-fn load_from<R: std::io::Read>(
-    path: &Path,
-    mut rd: csv::Reader<R>,
-    tech: &mut Technique,
-    args: &MethodArgs,
-) -> Result<(), CliError> {
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Err(err(
+            path,
+            "is empty, not an ipwash state file (remove it to start a new mapping)",
+        ));
+    }
+    let foreign = || {
+        err(
+            path,
+            "is not an ipwash state file (it starts with no `kind,family,original,replacement` \
+             header); give a new file name to start a new mapping",
+        )
+    };
+    let mut rd = csv::Reader::from_reader(data);
+    match rd.headers() {
+        Ok(h) if h.iter().eq(["kind", "family", "original", "replacement"]) => {}
+        _ => return Err(foreign()),
+    }
     let mut params: Vec<(String, String)> = Vec::new();
     let mut counters: Vec<(String, u128)> = Vec::new();
     let mut pairs: Vec<(IpAddr, IpAddr)> = Vec::new();
@@ -203,6 +212,9 @@ fn load_from<R: std::io::Read>(
     }
     let param = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let counter = |n: &str| counters.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+    if param("method").is_none() {
+        return Err(err(path, "is not an ipwash state file (no `method` row)"));
+    }
     if param("method") != Some(args.method.name()) {
         return Err(err(
             path,

@@ -94,6 +94,11 @@ pub struct Stats {
     pub cdns_blocks: u64,
     /// C-DNS: address-table entries rewritten.
     pub cdns_addresses: u64,
+    /// Inputs opened (a run none of whose inputs opened prints no summary).
+    pub inputs: u64,
+    /// Packet inputs (pcap, pcapng): a run of C-DNS files only has no
+    /// packet counters to show.
+    pub packet_inputs: u64,
 }
 
 impl Stats {
@@ -128,6 +133,8 @@ impl Stats {
         self.distinct.merge(&o.distinct);
         self.cdns_blocks += o.cdns_blocks;
         self.cdns_addresses += o.cdns_addresses;
+        self.inputs += o.inputs;
+        self.packet_inputs += o.packet_inputs;
     }
 
     /// Total packets dropped.
@@ -137,13 +144,21 @@ impl Stats {
 
     /// The stderr summary.
     pub fn summary(&self) -> String {
-        let mut s = format!(
-            "ipwash: packets read {}, written {}, rewritten {}, dropped {}",
-            self.read,
-            self.written,
-            self.rewritten,
-            self.dropped_total()
-        );
+        let packets = self.packet_inputs > 0 || self.read > 0 || self.cdns_blocks == 0;
+        let mut s = if packets {
+            format!(
+                "ipwash: packets read {}, written {}, rewritten {}, dropped {}",
+                self.read,
+                self.written,
+                self.rewritten,
+                self.dropped_total()
+            )
+        } else {
+            format!(
+                "ipwash: C-DNS blocks {}, address entries rewritten {}",
+                self.cdns_blocks, self.cdns_addresses
+            )
+        };
         if !self.dropped.is_empty() {
             let parts: Vec<String> = self
                 .dropped
@@ -164,11 +179,13 @@ impl Stats {
                 parts.join(", ")
             ));
         }
-        s.push_str(&format!(
-            "; distinct addresses ~{}",
-            self.distinct.estimate()
-        ));
-        if self.cdns_blocks > 0 {
+        if packets {
+            s.push_str(&format!(
+                "; distinct addresses ~{}",
+                self.distinct.estimate()
+            ));
+        }
+        if packets && self.cdns_blocks > 0 {
             s.push_str(&format!(
                 "; C-DNS blocks {}, address entries rewritten {}",
                 self.cdns_blocks, self.cdns_addresses

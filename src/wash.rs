@@ -163,6 +163,40 @@ pub struct TechniqueInfo {
     pub name: String,
     /// For truncation: the IPv4 and IPv6 prefix lengths kept.
     pub truncate: Option<(u8, u8)>,
+    /// How IPv4-mapped IPv6 addresses are treated (`--mapped`).
+    pub mapped: Mapped,
+}
+
+/// How an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is washed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Mapped {
+    /// Like the IPv4 address it holds, kept in the mapped form: a dual-stack
+    /// log and an IPv4 capture washed with one key agree.
+    #[default]
+    Ipv4,
+    /// As any other IPv6 address: all 128 bits through the IPv6 rule.
+    Native,
+}
+
+/// `::ffff:0:0/96`, the IPv4-mapped prefix, as the top 96 bits.
+const V4_MAPPED: u128 = 0xffff;
+
+/// The IPv4 address inside an IPv4-mapped IPv6 address.
+#[inline]
+pub fn mapped_v4(a: u128) -> Option<u32> {
+    (a >> 32 == V4_MAPPED).then_some(a as u32)
+}
+
+/// Invert a reversible map the way [`Washer`] applies it: with
+/// [`Mapped::Ipv4`], an IPv4-mapped address is inverted by the IPv4 rule.
+pub fn unmap(r: &dyn ipwash_algorithms::Reversible, a: IpAddr, mapped: Mapped) -> IpAddr {
+    match a {
+        IpAddr::V4(v) => IpAddr::V4(r.unmap_v4(v)),
+        IpAddr::V6(v) => match mapped_v4(u128::from(v)).filter(|_| mapped == Mapped::Ipv4) {
+            Some(x) => IpAddr::V6(r.unmap_v4(x.into()).to_ipv6_mapped()),
+            None => IpAddr::V6(r.unmap_v6(v)),
+        },
+    }
 }
 
 /// A technique plus scope and keep-list.
@@ -221,10 +255,10 @@ impl Washer {
 
     /// Wash one full address seen on `side`.
     pub fn wash(&mut self, a: IpAddr, side: Side) -> IpAddr {
-        if !self.in_scope(side) || self.kept(a) {
-            return a;
+        match a {
+            IpAddr::V4(v) => IpAddr::V4(self.wash_v4(v.into(), side).into()),
+            IpAddr::V6(v) => IpAddr::V6(self.wash_v6(v.into(), side).into()),
         }
-        self.technique.map(a)
     }
 
     /// [`Washer::wash`] for an IPv4 address as an integer.
@@ -240,10 +274,16 @@ impl Washer {
     }
 
     /// [`Washer::wash`] for an IPv6 address as an integer.
+    /// This is the one place where IPv4-mapped addresses take the IPv4
+    /// rule (unless `--mapped native`), keep-list included, and keep their
+    /// mapped form.
     #[inline]
     pub fn wash_v6(&mut self, a: u128, side: Side) -> u128 {
         if !self.in_scope(side) || (!self.keep.is_empty() && self.kept(IpAddr::V6(a.into()))) {
             return a;
+        }
+        if let Some(v4) = mapped_v4(a).filter(|_| self.info.mapped == Mapped::Ipv4) {
+            return (V4_MAPPED << 32) | u128::from(self.wash_v4(v4, side));
         }
         match &mut self.technique {
             Technique::Stateless(m) => m.map_v6(a.into()).into(),
@@ -260,6 +300,24 @@ impl Washer {
     pub fn wash_prefix(&mut self, bytes: &mut [u8], v6: bool, prefix_bits: u8, side: Side) -> bool {
         let full = if v6 { 16 } else { 4 };
         let n = bytes.len().min(full);
+        if v6 && prefix_bits >= 96 && n > 12 && self.info.mapped == Mapped::Ipv4 {
+            let top: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+            if bytes[..12] == top && self.in_scope(side) {
+                // An IPv4-mapped prefix: the IPv4 rule on its last bits
+                // (unless the keep-list names the mapped form itself).
+                let mut full6 = [0u8; 16];
+                full6[..n].copy_from_slice(&bytes[..n]);
+                let a = mask_ip(IpAddr::V6(Ipv6Addr::from(full6)), prefix_bits);
+                if self.kept(a) {
+                    return false;
+                }
+                let mut low = [0u8; 4];
+                low[..n - 12].copy_from_slice(&bytes[12..n]);
+                let changed = self.wash_prefix(&mut low, false, prefix_bits - 96, side);
+                bytes[12..n].copy_from_slice(&low[..n - 12]);
+                return changed;
+            }
+        }
         let mut buf = [0u8; 16];
         buf[..n].copy_from_slice(&bytes[..n]);
         let a = if v6 {
@@ -336,6 +394,35 @@ mod tests {
         let mut b = [192, 0, 2];
         assert!(w.wash_prefix(&mut b, false, 20, Side::Client));
         assert_eq!(b, [!192u8, !0u8, 0xf0 & !2u8]);
+    }
+
+    #[test]
+    fn mapped_addresses_follow_the_ipv4_rule() {
+        let mut w = Washer::new(Technique::Stateless(Arc::new(Flip)));
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let m: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let IpAddr::V4(f) = w.wash(v4, Side::Client) else {
+            panic!()
+        };
+        assert_eq!(w.wash(m, Side::Client), IpAddr::V6(f.to_ipv6_mapped()));
+        // An ECS-style /120 of a mapped address, and a short one.
+        let mut b = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2];
+        assert!(w.wash_prefix(&mut b, true, 120, Side::Client));
+        assert_eq!(b[..12], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+        assert_eq!(b[12..], [!192u8, !0u8, !2u8]);
+        // The keep-list in IPv4 terms applies to the mapped form.
+        w.keep.push(KeepPrefix::parse("192.0.2.0/24").unwrap());
+        assert_eq!(w.wash(m, Side::Client), m);
+        w.keep.clear();
+        // Native: the 128-bit rule.
+        w.info.mapped = Mapped::Native;
+        assert_eq!(
+            w.wash(m, Side::Client),
+            IpAddr::V6(Ipv6Addr::from(!u128::from_be_bytes(match m {
+                IpAddr::V6(v) => v.octets(),
+                IpAddr::V4(_) => unreachable!(),
+            })))
+        );
     }
 
     #[test]

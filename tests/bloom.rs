@@ -268,8 +268,8 @@ fn query_answers_serialise_to_the_documented_json() {
     assert_eq!(
         json,
         serde_json::json!([
-            {"name": "example.com", "period_start": "2026-11-22T07:00:00Z", "entity": null, "result": "present"},
-            {"name": "nope.com", "period_start": "2026-11-22T07:00:00Z", "entity": null, "result": "absent"},
+            {"name": "example.com", "period_start": "2026-11-22T07:00:00Z", "entity": null, "result": "present", "saturated": false},
+            {"name": "nope.com", "period_start": "2026-11-22T07:00:00Z", "entity": null, "result": "absent", "saturated": false},
         ])
     );
     let a = bloom::query(&key(6), &files, &["example.com".into()], Some("UNKNOWN")).unwrap();

@@ -95,6 +95,7 @@ fn washer(spec: Spec) -> Washer {
             w.info = TechniqueInfo {
                 name: "not".into(),
                 truncate: None,
+                ..Default::default()
             };
             w
         }
@@ -103,6 +104,7 @@ fn washer(spec: Spec) -> Washer {
             w.info = TechniqueInfo {
                 name: "truncate".into(),
                 truncate: Some((p4, p6)),
+                ..Default::default()
             };
             w
         }

@@ -132,6 +132,14 @@ pub enum BloomError {
     /// Build parameters that cannot make a filter.
     #[error("bad Bloom filter parameters: {0}")]
     Params(&'static str),
+    /// `--entity` names an entity none of the filters knows.
+    #[error("no entity {name:?} in these filters ({})", known_list(known))]
+    UnknownEntity {
+        /// The name asked for.
+        name: String,
+        /// The entities the filters know, sorted.
+        known: Vec<String>,
+    },
     /// Nothing to work on.
     #[error("no input filters")]
     NoInputs,
@@ -361,6 +369,12 @@ pub struct QueryAnswer {
     pub entity: Option<String>,
     /// The answer.
     pub result: Presence,
+    /// The filter is saturated (estimated false-positive rate over
+    /// [`SATURATION_FACTOR`] x its target): `present` is unreliable.
+    pub saturated: bool,
+    /// The filter file answering.
+    #[serde(skip)]
+    pub filter: PathBuf,
 }
 
 fn ser_utc<S: serde::Serializer>(t: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -376,6 +390,41 @@ pub fn query(
     filters: &[PathBuf],
     names: &[String],
     entity: Option<&str>,
+) -> Result<Vec<QueryAnswer>, BloomError> {
+    run_query(key, filters, names, &[entity], false)
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        "they were built without --entities".to_string()
+    } else {
+        format!("known: {}", known.join(", "))
+    }
+}
+
+/// [`query`] for several entities at once (none: all clients), each filter
+/// read once; answers by period, then entity, then name. An entity that no
+/// filter knows is an error listing the known ones.
+pub fn query_entities(
+    key: &Key<32>,
+    filters: &[PathBuf],
+    names: &[String],
+    entities: &[String],
+) -> Result<Vec<QueryAnswer>, BloomError> {
+    let ents: Vec<Option<&str>> = if entities.is_empty() {
+        vec![None]
+    } else {
+        entities.iter().map(|e| Some(e.as_str())).collect()
+    };
+    run_query(key, filters, names, &ents, true)
+}
+
+fn run_query(
+    key: &Key<32>,
+    filters: &[PathBuf],
+    names: &[String],
+    entities: &[Option<&str>],
+    check_entities: bool,
 ) -> Result<Vec<QueryAnswer>, BloomError> {
     if filters.is_empty() {
         return Err(BloomError::NoInputs);
@@ -394,38 +443,59 @@ pub fn query(
             });
         }
         let bloom = load_bloom(&d, &derived.seed, path)?;
-        let clients = d.clients(entity);
-        let withheld = clients < u64::from(d.min_clients);
-        loaded.push((d.period_start, bloom, withheld));
+        let withheld: Vec<bool> = entities
+            .iter()
+            .map(|e| d.clients(*e) < u64::from(d.min_clients))
+            .collect();
+        let saturated = d.estimated_fp() > SATURATION_FACTOR * d.fp_target;
+        let known: Vec<String> = d.entities.iter().map(|(n, _)| n.clone()).collect();
+        loaded.push((d.period_start, bloom, withheld, saturated, path, known));
+    }
+    if check_entities {
+        let mut known: Vec<String> = loaded.iter().flat_map(|l| l.5.iter().cloned()).collect();
+        known.sort();
+        known.dedup();
+        for e in entities.iter().flatten() {
+            if known.binary_search_by(|k| k.as_str().cmp(e)).is_err() {
+                return Err(BloomError::UnknownEntity {
+                    name: e.to_string(),
+                    known,
+                });
+            }
+        }
     }
     loaded.sort_by_key(|l| l.0);
     let mut name = NameBuf::default();
     let mut item = String::new();
-    let mut out = Vec::with_capacity(loaded.len() * names.len());
-    for (start, bloom, withheld) in &loaded {
-        for n in names {
-            let result = if *withheld {
-                Presence::Withheld
-            } else {
-                name.set(n);
-                item.clear();
-                if let Some(e) = entity {
-                    item.push_str(e);
-                    item.push('@');
-                }
-                item.push_str(&name.text);
-                if bloom.check(item.as_str()) {
-                    Presence::Present
+    let mut out = Vec::with_capacity(loaded.len() * names.len() * entities.len());
+    for (start, bloom, withheld, saturated, path, _) in &loaded {
+        for (&entity, &withheld) in entities.iter().zip(withheld) {
+            for n in names {
+                let result = if withheld {
+                    Presence::Withheld
                 } else {
-                    Presence::Absent
-                }
-            };
-            out.push(QueryAnswer {
-                name: n.clone(),
-                period_start: *start,
-                entity: entity.map(str::to_string),
-                result,
-            });
+                    name.set(n);
+                    item.clear();
+                    if let Some(e) = entity {
+                        item.push_str(e);
+                        item.push('@');
+                    }
+                    item.push_str(&name.text);
+                    if bloom.check(item.as_str()) {
+                        Presence::Present
+                    } else {
+                        Presence::Absent
+                    }
+                };
+                out.push(QueryAnswer {
+                    name: n.clone(),
+                    period_start: *start,
+                    entity: entity.map(str::to_string),
+                    result,
+                    saturated: *saturated,
+                    filter: path.to_path_buf(),
+                });
+            }
         }
     }
     Ok(out)

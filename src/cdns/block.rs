@@ -638,6 +638,7 @@ mod tests {
         w.info = TechniqueInfo {
             name: "t".into(),
             truncate,
+            ..Default::default()
         };
         w
     }
