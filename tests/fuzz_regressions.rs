@@ -1,7 +1,7 @@
 //! Inputs found by the fuzz targets in `fuzz/`, kept as regression tests
 //! (each names its target and what went wrong).
 
-use ipwash::packet::{locate, patch, Located};
+use ipwash::packet::{locate, locate_general, locate_plain, patch, DropReason, Located};
 
 /// Ethernet + IPv4 + TCP from 192.0.2.1 to 198.51.100.7, with the given
 /// IPv4 header and TCP checksum fields (not computed: the walker does not
@@ -60,4 +60,31 @@ fn changed_address_still_updates_checksums() {
     // One more in the low byte: each checksum one less (RFC 1624).
     assert_eq!(u16::from_be_bytes([p[24], p[25]]), 0x1233);
     assert_eq!(u16::from_be_bytes([p[50], p[51]]), 0x4320);
+}
+
+/// fuzz target `plain_vs_general`: a Linux cooked (SLL) header with
+/// protocol 0 in front of an IPv4/UDP/DNS packet. The walker refuses it as
+/// not IP; the shortcut took protocol 0 as "look at the IP version", as for
+/// raw IP, and washed it.
+#[test]
+fn cooked_header_protocol_zero_is_left_to_the_walker() {
+    let pkt: &[u8] = &[
+        0x00, 0x04, 0x00, 0x01, 0x00, 0x06, 0x00, 0x67, 0x30, 0x08, 0x00, 0x49, 0x9f, 0x51, 0x00,
+        0x00, 0x45, 0x00, 0x00, 0x33, 0xc5, 0x56, 0x00, 0x00, 0x40, 0x11, 0x31, 0x13, 0xc0, 0xa8,
+        0x01, 0x02, 0xc0, 0xa8, 0x02, 0x05, 0xd0, 0x81, 0x00, 0x35, 0x00, 0x1f, 0xb9, 0x79, 0x12,
+        0xf2, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x6c, 0x6f, 0x63,
+        0x61, 0x6c, 0x00, 0x00, 0x06, 0x00, 0x01,
+    ];
+    let (mut a, mut b, mut c) = (Located::new(), Located::new(), Located::new());
+    assert_eq!(locate_general(113, pkt, &mut b), Err(DropReason::NonIp));
+    assert_eq!(locate(113, pkt, &mut a), Err(DropReason::NonIp));
+    assert_eq!(a, b);
+    assert!(!locate_plain(113, pkt, &mut c), "the shortcut must decline");
+    assert_eq!(c, Located::new());
+    // The same bytes from protocol 0x0800 on are plain IPv4 for both.
+    let mut ip = pkt.to_vec();
+    ip[14..16].copy_from_slice(&[0x08, 0x00]);
+    assert!(locate_plain(113, &ip, &mut c));
+    assert_eq!(locate_general(113, &ip, &mut b), Ok(()));
+    assert_eq!(c, b);
 }
