@@ -38,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
         check::<16>(text);
         check::<32>(text);
     }
-    // The same bytes through a file, as `--key-file` reads them.
+    // The same bytes through a file, as `--key-file` reads them (one input
+    // in eight: writing a file costs more than the parse).
+    if data.len() % 8 != 0 {
+        return;
+    }
     let p = std::env::temp_dir().join(format!("ipwash-fuzz-{}-input.key", std::process::id()));
     std::fs::write(&p, data).expect("write the key file");
     let from_file = read_key::<32>(&p).map(|k| *k.bytes());

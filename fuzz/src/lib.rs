@@ -3,7 +3,7 @@
 //! the washers the targets wash under.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ipwash::method::{self, Built, Method, MethodArgs, NumberingArg};
 use ipwash::wash::{KeepPrefix, Scope, StatefulTech, Technique, Washer};
@@ -71,9 +71,15 @@ pub fn built_washer(args: &MethodArgs) -> Washer {
 /// scope, truncation of the client side with a keep-list, and a stateful
 /// numbering. Fresh ones each call (stateful tables start empty).
 pub fn washers() -> Vec<Washer> {
-    let cp = Washer::new(Technique::Stateless(Arc::new(CryptoPan::new(&Key::new(
-        *b"0123456789abcdef0123456789abcdef",
-    )))));
+    // Crypto-PAn's tables take a while to build: one map, shared (it is
+    // stateless, so sharing it changes no result).
+    static CP: OnceLock<Arc<CryptoPan>> = OnceLock::new();
+    let map = CP.get_or_init(|| {
+        Arc::new(CryptoPan::new(&Key::new(
+            *b"0123456789abcdef0123456789abcdef",
+        )))
+    });
+    let cp = Washer::new(Technique::Stateless(map.clone()));
     let mut tr = Washer::new(Technique::Stateless(Arc::new(
         Truncate::new(24, 48, TruncMode::Keep).expect("prefixes"),
     )));

@@ -63,6 +63,11 @@ fn ip_start(linktype: u32, p: &[u8]) -> Option<(usize, u8)> {
         229 => (0, 0x86dd),
         _ => return None,
     };
+    // Only the raw link types leave the version to the IP header itself; a
+    // cooked header's protocol 0 is not IP to the walker.
+    if et == 0 && !matches!(linktype, 101 | 12 | 14) {
+        return None;
+    }
     let version = p.get(at)? >> 4;
     let want = match et {
         0x0800 => 4,

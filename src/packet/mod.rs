@@ -560,7 +560,9 @@ fn apply(pkt: &mut [u8], loc: &Located, ck: usize, d: u32, depth: usize) {
 fn update_checksum(pkt: &mut [u8], field: usize, udp: bool, d: u32) -> Option<(u16, u16)> {
     let f = pkt.get_mut(field..field + 2)?;
     let hc = u16::from_be_bytes([f[0], f[1]]);
-    if udp && hc == 0 {
+    // A change of zero (either zero of one's complement) leaves the field
+    // as it is: eqn. 3 would turn a stored 0xffff into 0x0000.
+    if (udp && hc == 0) || fold(d) == 0xffff {
         return None;
     }
     let mut nc = !fold(!hc as u32 + fold(d) as u32);

@@ -1,0 +1,90 @@
+//! Inputs found by the fuzz targets in `fuzz/`, kept as regression tests
+//! (each names its target and what went wrong).
+
+use ipwash::packet::{locate, locate_general, locate_plain, patch, DropReason, Located};
+
+/// Ethernet + IPv4 + TCP from 192.0.2.1 to 198.51.100.7, with the given
+/// IPv4 header and TCP checksum fields (not computed: the walker does not
+/// check them, and a stored 0xffff is what the finding needs).
+fn tcp_packet(ip_ck: u16, tcp_ck: u16) -> Vec<u8> {
+    let mut p = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+    p.extend_from_slice(&[0x45, 0, 0, 40, 0x12, 0x34, 0x40, 0, 64, 6]);
+    p.extend_from_slice(&ip_ck.to_be_bytes());
+    p.extend_from_slice(&[192, 0, 2, 1, 198, 51, 100, 7]);
+    p.extend_from_slice(&[
+        0xc0, 0x01, 0, 53, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff,
+    ]);
+    p.extend_from_slice(&tcp_ck.to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p
+}
+
+/// fuzz target `locate`: writing an address back unchanged turned a stored
+/// TCP checksum of 0xffff into 0x0000 (RFC 1624 eqn. 3 with a change of
+/// zero maps one zero of one's complement onto the other), so a packet whose
+/// address maps to itself (a truncated address already truncated, a
+/// keep-list) came out different from its input.
+#[test]
+fn unchanged_address_leaves_checksums_byte_identical() {
+    for (ip_ck, tcp_ck) in [(0xffff, 0xffff), (0x1234, 0xffff), (0xffff, 0x0000), (0, 0)] {
+        let pkt = tcp_packet(ip_ck, tcp_ck);
+        let mut loc = Located::new();
+        locate(1, &pkt, &mut loc).expect("a plain TCP packet");
+        assert_eq!(loc.slots.len(), 2);
+        assert!(!loc.checksums.is_empty());
+        let mut p = pkt.clone();
+        for (i, s) in loc.slots.iter().enumerate() {
+            let old = pkt[s.range()].to_vec();
+            patch(&mut p, &loc, i, &old);
+        }
+        assert_eq!(p, pkt, "checksums {ip_ck:#06x}/{tcp_ck:#06x}");
+
+        // A new address with the same one's complement sum (its two 16-bit
+        // words swapped) needs no checksum change either.
+        let mut q = pkt.clone();
+        patch(&mut q, &loc, 0, &[2, 1, 192, 0]);
+        assert_eq!(&q[26..30], &[2, 1, 192, 0]);
+        assert_eq!(&q[24..26], &pkt[24..26], "IPv4 header checksum");
+        assert_eq!(&q[50..52], &pkt[50..52], "TCP checksum");
+    }
+}
+
+/// The same packet with a real change still gets its checksums updated.
+#[test]
+fn changed_address_still_updates_checksums() {
+    let pkt = tcp_packet(0x1234, 0x4321);
+    let mut loc = Located::new();
+    locate(1, &pkt, &mut loc).expect("a plain TCP packet");
+    let mut p = pkt.clone();
+    patch(&mut p, &loc, 0, &[192, 0, 2, 2]);
+    // One more in the low byte: each checksum one less (RFC 1624).
+    assert_eq!(u16::from_be_bytes([p[24], p[25]]), 0x1233);
+    assert_eq!(u16::from_be_bytes([p[50], p[51]]), 0x4320);
+}
+
+/// fuzz target `plain_vs_general`: a Linux cooked (SLL) header with
+/// protocol 0 in front of an IPv4/UDP/DNS packet. The walker refuses it as
+/// not IP; the shortcut took protocol 0 as "look at the IP version", as for
+/// raw IP, and washed it.
+#[test]
+fn cooked_header_protocol_zero_is_left_to_the_walker() {
+    let pkt: &[u8] = &[
+        0x00, 0x04, 0x00, 0x01, 0x00, 0x06, 0x00, 0x67, 0x30, 0x08, 0x00, 0x49, 0x9f, 0x51, 0x00,
+        0x00, 0x45, 0x00, 0x00, 0x33, 0xc5, 0x56, 0x00, 0x00, 0x40, 0x11, 0x31, 0x13, 0xc0, 0xa8,
+        0x01, 0x02, 0xc0, 0xa8, 0x02, 0x05, 0xd0, 0x81, 0x00, 0x35, 0x00, 0x1f, 0xb9, 0x79, 0x12,
+        0xf2, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x6c, 0x6f, 0x63,
+        0x61, 0x6c, 0x00, 0x00, 0x06, 0x00, 0x01,
+    ];
+    let (mut a, mut b, mut c) = (Located::new(), Located::new(), Located::new());
+    assert_eq!(locate_general(113, pkt, &mut b), Err(DropReason::NonIp));
+    assert_eq!(locate(113, pkt, &mut a), Err(DropReason::NonIp));
+    assert_eq!(a, b);
+    assert!(!locate_plain(113, pkt, &mut c), "the shortcut must decline");
+    assert_eq!(c, Located::new());
+    // The same bytes from protocol 0x0800 on are plain IPv4 for both.
+    let mut ip = pkt.to_vec();
+    ip[14..16].copy_from_slice(&[0x08, 0x00]);
+    assert!(locate_plain(113, &ip, &mut c));
+    assert_eq!(locate_general(113, &ip, &mut b), Ok(()));
+    assert_eq!(c, b);
+}
