@@ -494,6 +494,16 @@ fn unsupported_link_type_is_a_data_error_naming_it() {
     let fresh = dir.path().join("new.pcap");
     assert_eq!(wash(&[s(&inp), "-o", s(&fresh)], &k).status.code(), Some(1));
     assert!(!fresh.exists());
+    // A real one from the corpus: NFLOG (239).
+    if let Some(c) = common::corpus() {
+        let o = wash(
+            &[s(&c.join("pcap/tcpdump__nflog.pcap")), "-o", s(&fresh)],
+            &k,
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("link type 239"));
+        assert!(!fresh.exists());
+    }
 }
 
 #[test]
