@@ -18,8 +18,18 @@
 # Peak memory of `wash` with a stateless technique at 1 M and 4 M packets
 # comes from GNU time's maximum resident set size.
 #
+# With the section `archives` (benches/compare.sh [WORKDIR|""] archives) it
+# runs only the archive comparisons, with 2 threads on every side: the 1 M
+# capture compressed by each tool at its default level, then washed by
+# ipwash to the same wrapping, against the tools' own pipelines
+#   gzip -dc | pigz -p2 -6,  xz -dc | xz -T2 -6,  zstd -dc | zstd -T2 -3
+# and a batch of 200 files of 1,000 packets against one file of 200,000.
+# ARCHIVE_PARTS="gz zst xz batch" picks parts; XZ_PACKETS=N makes the xz
+# part use an N-packet capture instead (xz -6 is slow on a busy machine).
+#
 # Needs: a release build (cargo build --release), hyperfine, dnswasher,
-# python3 with yacryptopan, /usr/bin/time. Usage: benches/compare.sh [WORKDIR]
+# python3 with yacryptopan, /usr/bin/time; for `archives` gzip, pigz, xz,
+# zstd. Usage: benches/compare.sh [WORKDIR] [archives]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/ipwash
@@ -38,6 +48,57 @@ echo 1522178d33a4cf80130a5b1649907d10d8988f837979652762574c2d2a842202 > "$key"
 cap="$work/dns-1m.pcap"
 [ -f "$cap" ] || "$bin" synth -o "$cap" --packets 1000000 --clients 50000
 ls -l "$cap"
+
+if [ "${2:-}" = archives ]; then
+  # ARCHIVE_PARTS picks parts (default all); XZ_PACKETS sizes the xz
+  # comparison's capture (default the 1 M one; xz -6 is slow).
+  parts=" ${ARCHIVE_PARTS:-gz zst xz batch} "
+  ck="--method cryptopan --key-file $key --threads 2 -q"
+  if [[ $parts == *" gz "* ]]; then
+    gzip -6 -c "$cap" > "$work/in.pcap.gz"
+    hyperfine --runs 3 --export-markdown "$work/gz.md" \
+      "$bin wash $work/in.pcap.gz -o $work/out.pcap.gz $ck" \
+      "gzip -dc $work/in.pcap.gz | pigz -p2 -6 > $work/tool.pcap.gz"
+    cat "$work/gz.md"
+    ls -l "$work"/*.pcap.gz
+  fi
+  if [[ $parts == *" zst "* ]]; then
+    zstd -q -3 -c "$cap" > "$work/in.pcap.zst"
+    hyperfine --runs 3 --export-markdown "$work/zst.md" \
+      "$bin wash $work/in.pcap.zst -o $work/out.pcap.zst $ck" \
+      "zstd -q -dc $work/in.pcap.zst | zstd -q -T2 -3 > $work/tool.pcap.zst"
+    cat "$work/zst.md"
+    ls -l "$work"/*.pcap.zst
+  fi
+  if [[ $parts == *" xz "* ]]; then
+    xcap=$cap
+    if [ -n "${XZ_PACKETS:-}" ]; then
+      xcap="$work/xz-src.pcap"
+      "$bin" synth -o "$xcap" --packets "$XZ_PACKETS" --clients 50000
+    fi
+    xz -6 -T2 -c "$xcap" > "$work/in.pcap.xz"
+    hyperfine --runs 2 --export-markdown "$work/xz.md" \
+      "$bin wash $work/in.pcap.xz -o $work/out.pcap.xz $ck" \
+      "xz -dc $work/in.pcap.xz | xz -T2 -6 > $work/tool.pcap.xz"
+    cat "$work/xz.md"
+    ls -l "$xcap" "$work"/*.pcap.xz
+  fi
+  if [[ $parts == *" batch "* ]]; then
+    # 200 files of 1,000 packets against one file of 200,000 packets.
+    mkdir -p "$work/batch"
+    for i in $(seq 1 200); do
+      "$bin" synth -o "$work/batch/f$(printf %03d "$i").pcap" --packets 1000 --seed "$i"
+    done
+    "$bin" synth -o "$work/one.pcap" --packets 200000
+    du -sb "$work/batch" "$work/one.pcap"
+    hyperfine --warmup 1 --runs "${BATCH_RUNS:-10}" --export-markdown "$work/batch.md" \
+      --prepare "rm -rf $work/batch-out" \
+      "$bin wash $work/batch -o $work/batch-out $ck" \
+      "$bin wash $work/one.pcap -o $work/one.out $ck"
+    cat "$work/batch.md"
+  fi
+  exit 0
+fi
 
 hyperfine --warmup 1 --runs 10 --export-markdown "$work/wash.md" \
   "cat $cap > $work/cat.out" \

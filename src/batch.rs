@@ -13,7 +13,7 @@
 //! saves `--state` whenever an output was written (also after a data
 //! error, and on SIGINT/SIGTERM via [`crate::signals`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
@@ -280,12 +280,12 @@ fn check_collisions(args: &WashArgs, jobs: &[Job]) -> Result<(), CliError> {
     }
     // No output may be an input (unless it is its own, with --in-place).
     let mut inputs: HashMap<PathBuf, &Path> = HashMap::new();
-    let mut inodes: HashSet<(u64, u64)> = HashSet::new();
+    let mut inodes: HashMap<(u64, u64), &Path> = HashMap::new();
     for j in jobs.iter().filter(|j| !is_std(&j.input)) {
         if let Some((canon, dev, ino)) = identity(&j.input) {
             inputs.insert(canon, &j.input);
             if dev != 0 || ino != 0 {
-                inodes.insert((dev, ino));
+                inodes.insert((dev, ino), &j.input);
             }
         }
         inputs.insert(lexical(&j.input), &j.input);
@@ -301,11 +301,10 @@ fn check_collisions(args: &WashArgs, jobs: &[Job]) -> Result<(), CliError> {
         }
         let id = identity(out);
         let hit = match &id {
-            Some((canon, dev, ino)) => inputs.get(canon).copied().or_else(|| {
-                inodes
-                    .contains(&(*dev, *ino))
-                    .then_some(Path::new("an input (hard link)"))
-            }),
+            Some((canon, dev, ino)) => inputs
+                .get(canon)
+                .or_else(|| inodes.get(&(*dev, *ino)))
+                .copied(),
             None => inputs.get(&lexical(out)).copied(),
         };
         let Some(inp) = hit else { continue };

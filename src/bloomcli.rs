@@ -86,9 +86,13 @@ pub struct MergeArgs {
     /// Output filter file.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
-    /// Filters to merge.
+    /// Filters to merge: their periods must form one contiguous span, each
+    /// filter given once.
     #[arg(value_name = "FILTER", required = true)]
     pub filters: Vec<PathBuf>,
+    /// Merge periods with gaps between them (overlaps are always refused).
+    #[arg(long)]
+    pub allow_gaps: bool,
 }
 
 /// `ipwash bloom info`.
@@ -107,8 +111,11 @@ pub fn run_bloom(cmd: &BloomCommand) -> Result<(), CliError> {
     match cmd {
         BloomCommand::Build(a) => build(a),
         BloomCommand::Query(a) => query(a),
-        BloomCommand::Merge(a) => bloom::merge(&a.filters, &a.output)
-            .map_err(|e| CliError::data(format!("bloom merge: {e}"))),
+        BloomCommand::Merge(a) => {
+            check_span(a)?;
+            bloom::merge(&a.filters, &a.output)
+                .map_err(|e| CliError::data(format!("bloom merge: {e}")))
+        }
         BloomCommand::Info(a) => info(a),
     }
 }
@@ -162,6 +169,7 @@ fn build(a: &BuildArgs) -> Result<(), CliError> {
     };
     let mut builder = Builder::new(&key, params, entities)
         .map_err(|e| CliError::usage(format!("bloom build: {e}")))?;
+    check_existing(&builder, &a.output)?;
     let mut first_err = None;
     for input in &a.inputs {
         if let Err(e) = feed(input, &mut builder, &a.output) {
@@ -188,6 +196,85 @@ fn build(a: &BuildArgs) -> Result<(), CliError> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Filters an earlier run left in `dir` are merged into, never replaced:
+/// refuse (exit 2, before reading anything) when one was made with another
+/// key or other parameters.
+fn check_existing(builder: &Builder, dir: &Path) -> Result<(), CliError> {
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", dir.display())))?;
+    let mut names: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "bloom")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    names.sort();
+    for p in names {
+        let why = builder.mismatch(&p).map_err(|e| {
+            CliError::usage(format!(
+                "bloom build: {e}; the folder must hold only filters of this series"
+            ))
+        })?;
+        if let Some(what) = why {
+            return Err(CliError::usage(format!(
+                "bloom build: {} was made with another {what}; refusing to write filters \
+                 into {} (new filters are merged into existing ones of the same period, \
+                 which needs the same key and parameters); use another folder",
+                p.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `bloom merge`: the filters' periods must form one contiguous span
+/// (unless `--allow-gaps`), without overlaps, each filter once.
+fn check_span(a: &MergeArgs) -> Result<(), CliError> {
+    let mut spans: Vec<(u64, u64, &Path)> = Vec::new();
+    let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
+    for f in &a.filters {
+        let canon = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        if let Some((_, first)) = seen.iter().find(|(c, _)| *c == canon) {
+            return Err(CliError::usage(format!(
+                "bloom merge: {} is given twice (also as {}); each filter counts once",
+                f.display(),
+                first.display()
+            )));
+        }
+        seen.push((canon, f));
+        let i = bloom::info(f).map_err(|e| CliError::data(format!("bloom merge: {e}")))?;
+        spans.push((i.period_start_unix, i.period_length, f));
+    }
+    spans.sort_by_key(|s| s.0);
+    for w in spans.windows(2) {
+        let [(s0, l0, p0), (s1, _, p1)] = w else {
+            continue;
+        };
+        let end0 = s0.saturating_add(*l0);
+        if *s1 < end0 {
+            return Err(CliError::usage(format!(
+                "bloom merge: the periods of {} and {} overlap; refusing to count them twice",
+                p0.display(),
+                p1.display()
+            )));
+        }
+        if *s1 > end0 && !a.allow_gaps {
+            return Err(CliError::usage(format!(
+                "bloom merge: {}s missing between {} and {} (the merged filter would claim \
+                 the whole span); give every period, or --allow-gaps",
+                s1 - end0,
+                p0.display(),
+                p1.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn feed(input: &Path, builder: &mut Builder, out_dir: &Path) -> Result<(), CliError> {

@@ -168,12 +168,15 @@ pub struct Plan {
     pub keep_on_error: bool,
     /// Called with the technique just before an output is renamed into
     /// place (the state saved on a signal covers every file written).
-    pub before_commit: Option<Arc<dyn Fn(&Technique) + Send + Sync>>,
+    pub before_commit: Option<CommitHook>,
     /// Outputs completed under their final name.
     pub outputs_written: u64,
     /// `--dropped`: where dropped packets go.
     pub dropped: Option<Arc<Mutex<crate::dropped::DroppedWriter>>>,
 }
+
+/// A hook called with the technique before an output is committed.
+pub type CommitHook = Arc<dyn Fn(&Technique) + Send + Sync>;
 
 /// Run `ipwash wash`.
 pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {

@@ -296,6 +296,33 @@ impl Builder {
         Ok(std::mem::take(&mut self.report))
     }
 
+    /// Why the filter file at `path` (from an earlier run) cannot take this
+    /// builder's filter of its period, or None when its parameters and key
+    /// match (the two are then merged when the period is written).
+    pub fn mismatch(&self, path: &Path) -> Result<Option<&'static str>, BloomError> {
+        let d = FilterData::read(path)?;
+        let (bytes, k) = sizing(&self.params)?;
+        Ok(if d.fingerprint != self.derived.fingerprint {
+            Some("key")
+        } else if d.period_len != self.params.period {
+            Some("--period")
+        } else if d.period_start % self.params.period != 0 {
+            Some("period alignment")
+        } else if d.bits.len() != bytes || d.k != k {
+            Some("filter size (--fp-rate, --expected-items)")
+        } else if d.fp_target.to_bits() != self.params.fp_rate.to_bits() {
+            Some("--fp-rate")
+        } else if d.expected_items != self.params.expected_items {
+            Some("--expected-items")
+        } else if d.min_clients != self.params.min_clients {
+            Some("--min-clients")
+        } else if d.item_rules != ITEM_RULES {
+            Some("item rules version")
+        } else {
+            None
+        })
+    }
+
     fn write_period(&mut self, dir: &Path, p: Period) -> Result<(), BloomError> {
         let slice = p.bloom.as_slice();
         let header = slice.len().saturating_sub(self.bitmap_bytes);
@@ -334,7 +361,10 @@ impl Builder {
             bits,
         };
         let path: PathBuf = dir.join(file_name(p.start));
-        if self.written.contains(&p.start) {
+        // A filter of this period written earlier in this run, or by an
+        // earlier run into the same folder (checked by `mismatch` first):
+        // merged, never replaced, so no name seen before is lost.
+        if self.written.contains(&p.start) || path.is_file() {
             let earlier = FilterData::read(&path)?;
             data = super::merge_data(vec![(earlier, path.clone()), (data, path.clone())])?;
             // Remove the earlier entry; the merged one replaces it.
