@@ -380,13 +380,7 @@ type Trip = (Vec<u8>, Vec<u8>, Vec<u8>, String);
 
 /// Wash `input` and wash it back; returns (original, washed, back) bytes,
 /// decompressed.
-fn round_trip(
-    dir: &Path,
-    input: &Path,
-    method: &str,
-    extra: &[String],
-    tag: &str,
-) -> Option<Trip> {
+fn round_trip(dir: &Path, input: &Path, method: &str, extra: &[String], tag: &str) -> Option<Trip> {
     let washed = dir.join(format!("{tag}.w"));
     let back = dir.join(format!("{tag}.r"));
     let state = dir.join(format!("{tag}.state"));
