@@ -16,8 +16,15 @@
 //! exactly those). Two addresses with the same top `N` bits keep their
 //! common prefix below them because `F` does; two with different top `N`
 //! bits differ there in the output too. The inverse: the top bits of `x`
-//! are those of `y`; `F(top_N(y))` gives the top bits of `F(x)`, which
-//! complete `F(x)` for the inner inverse.
+//! are those of `y`; `F(y)` shares them, so its top bits are those of
+//! `F(x)`, which complete `F(x)` for the inner inverse.
+//!
+//! ipcrypt-pfx encrypts an IPv4-mapped IPv6 address as IPv4 (its
+//! definition), so it preserves prefixes within the IPv4-mapped block and
+//! within the rest of IPv6, not across the two; the same holds with pass
+//! bits. (An address outside the block whose output lands inside it, which
+//! needs its top `N` bits zero and a 96-N-bit coincidence, would not wash
+//! back.)
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -114,14 +121,15 @@ impl<M: AddrMap> AddrMap for Pass<M> {
 impl<M: Reversible> Reversible for Pass<M> {
     fn unmap_v4(&self, a: Ipv4Addr) -> Ipv4Addr {
         let y = u32::from(a);
-        let top = u32::from(self.inner.map_v4(Ipv4Addr::from(y & self.mask4))) & self.mask4;
+        // y shares the top bits of x, so F(y) shares the top bits of F(x).
+        let top = u32::from(self.inner.map_v4(a)) & self.mask4;
         let x = self.inner.unmap_v4(Ipv4Addr::from(top | (y & !self.mask4)));
         self.merge4(a, x)
     }
 
     fn unmap_v6(&self, a: Ipv6Addr) -> Ipv6Addr {
         let y = u128::from(a);
-        let top = u128::from(self.inner.map_v6(Ipv6Addr::from(y & self.mask6))) & self.mask6;
+        let top = u128::from(self.inner.map_v6(a)) & self.mask6;
         let x = self.inner.unmap_v6(Ipv6Addr::from(top | (y & !self.mask6)));
         self.merge6(a, x)
     }

@@ -557,3 +557,123 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------- pass bits
+
+/// Every technique that takes pass bits, with `p4` / `p6` of them: the
+/// generic wrapper around cryptopan, tsa and ipcrypt-pfx, and cryptopANT's
+/// own (its four key types).
+fn with_pass(k: &[u8; 32], p4: u8, p6: u8) -> Vec<(String, Box<dyn Reversible>)> {
+    use ipwash_algorithms::cryptopant::{CryptoPant, KeyFile};
+    use ipwash_algorithms::ipcrypt_pfx::IpcryptPfx;
+    use ipwash_algorithms::pass::Pass;
+    let mut v: Vec<(String, Box<dyn Reversible>)> = vec![
+        (
+            "cryptopan".into(),
+            Box::new(Pass::new(CryptoPan::new(&key32(k)), p4, p6).unwrap()),
+        ),
+        (
+            "tsa".into(),
+            Box::new(Pass::new(Tsa::new(&key32(k), MIN_R).unwrap(), p4, p6).unwrap()),
+        ),
+        (
+            "ipcrypt-pfx".into(),
+            Box::new(Pass::new(IpcryptPfx::new(&key32(k)).unwrap(), p4, p6).unwrap()),
+        ),
+    ];
+    for t in ["aes", "blowfish", "md5", "sha1"] {
+        let p = format!(
+            "{}/../testdata/vectors/cryptopant/keyfile.{t}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let kf = KeyFile::parse(&std::fs::read(p).unwrap()).unwrap();
+        v.push((
+            format!("cryptopant-{t}"),
+            Box::new(CryptoPant::new(&kf, p4, p6).unwrap()),
+        ));
+    }
+    v
+}
+
+fn top_kept(a: IpAddr, o: IpAddr, p4: u8, p6: u8) -> bool {
+    let ((x, n), (y, _)) = (bits(a), bits(o));
+    let k = u32::from(if n == 32 { p4 } else { p6 });
+    x & high(k, n) == y & high(k, n)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn pass_bits_keep_the_top_and_map_the_rest_prefix_preservingly(
+        set in addr_set(),
+        ki in 0usize..4,
+        p4 in prop_oneof![Just(0u8), Just(32u8), 0u8..=32],
+        p6 in prop_oneof![Just(0u8), Just(128u8), 0u8..=128],
+    ) {
+        let k = keys()[ki];
+        for (name, m) in with_pass(&k, p4, p6) {
+            let outs: Vec<IpAddr> = set
+                .iter()
+                .map(|&a| match a {
+                    IpAddr::V4(v) => IpAddr::V4(m.map_v4(v)),
+                    IpAddr::V6(v) => IpAddr::V6(m.map_v6(v)),
+                })
+                .collect();
+            for (&a, &o) in set.iter().zip(&outs) {
+                prop_assert!(top_kept(a, o, p4, p6), "{}: {} -> {} changes a passed bit", name, a, o);
+                let back = match o {
+                    IpAddr::V4(v) => IpAddr::V4(m.unmap_v4(v)),
+                    IpAddr::V6(v) => IpAddr::V6(m.unmap_v6(v)),
+                };
+                prop_assert_eq!(back, a, "{} does not round-trip", name);
+            }
+            // Injective, and prefix-preserving below the passed bits too
+            // (ipcrypt-pfx: within the IPv4-mapped block and outside it).
+            if name == "ipcrypt-pfx" {
+                let mapped = |a: &IpAddr| matches!(a, IpAddr::V6(v) if v.to_ipv4_mapped().is_some());
+                for want in [false, true] {
+                    let (i, o): (Vec<IpAddr>, Vec<IpAddr>) = set
+                        .iter()
+                        .zip(&outs)
+                        .filter(|(a, _)| mapped(a) == want)
+                        .map(|(a, o)| (*a, *o))
+                        .unzip();
+                    check_outputs(&name, &i, &o, true)?;
+                }
+                check_outputs(&name, &set, &outs, false)?;
+            } else {
+                check_outputs(&name, &set, &outs, true)?;
+            }
+            // The batch paths agree.
+            let mut b4: Vec<Ipv4Addr> = set.iter().filter_map(|a| match a { IpAddr::V4(v) => Some(*v), _ => None }).collect();
+            let want4: Vec<Ipv4Addr> = b4.iter().map(|&v| m.map_v4(v)).collect();
+            m.map_v4_batch(&mut b4);
+            prop_assert_eq!(b4, want4, "{} batch", name);
+        }
+        // prefix-map keeps the passed bits natively, in its table.
+        let mut pm = PrefixMap::with_pass(&key32(&k), ki % 2 == 0, p4, p6);
+        let outs: Vec<IpAddr> = set.iter().map(|&a| run_stateful(&mut pm, a)).collect();
+        for (&a, &o) in set.iter().zip(&outs) {
+            prop_assert!(top_kept(a, o, p4, p6), "prefix-map: {} -> {} changes a passed bit", a, o);
+        }
+        check_outputs("prefix-map", &set, &outs, true)?;
+        // Its saved table loads back with the same pass bits.
+        let st = pm.export();
+        let again = PrefixMap::import(&key32(&k), &st).unwrap();
+        prop_assert_eq!(again.export(), st);
+    }
+}
+
+#[test]
+fn pass_bits_of_32_and_128_change_nothing() {
+    let k = keys()[0];
+    for (name, m) in with_pass(&k, 32, 128) {
+        for x in [0u32, 1, 0x0a00_0001, 0xdead_beef, u32::MAX] {
+            let a = Ipv4Addr::from(x);
+            assert_eq!(m.map_v4(a), a, "{name}");
+        }
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(m.map_v6(a), a, "{name}");
+    }
+}
