@@ -120,8 +120,9 @@ Examples:
 /// `ipwash bloom merge --help`.
 pub const BLOOM_MERGE: &str = "\
 Examples:
-  # A day's hourly filters into one
-  ipwash bloom merge -o day.bloom filters/*.bloom";
+  # A day's hourly filters into one, then ask it
+  ipwash bloom merge -o day.bloom filters/*.bloom
+  ipwash bloom query --key-file bloom.key day.bloom --name evil.example";
 
 /// `ipwash bloom info --help`.
 pub const BLOOM_INFO: &str = "\
