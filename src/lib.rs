@@ -14,6 +14,7 @@ pub mod cdns;
 pub mod cli;
 pub mod defrag;
 pub mod dns;
+pub mod dnstap;
 pub mod error;
 pub mod method;
 pub mod packet;

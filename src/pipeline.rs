@@ -363,9 +363,10 @@ pub fn wash_one(
     };
     let res = match kind {
         FileKind::Cdns => wash_cdns(reader, &out, plan, stats, &name),
+        FileKind::Dnstap => crate::dnstap::wash_file(reader, &out, plan, stats, &name),
         FileKind::Pcap | FileKind::Pcapng => wash_capture(reader, &out, plan, stats, &name, live),
         FileKind::Unknown => Err(CliError::data(format!(
-            "{name}: unknown format (not pcap, pcapng or C-DNS)"
+            "{name}: unknown format (not pcap, pcapng, C-DNS or dnstap)"
         ))),
     };
     let out = match Arc::try_unwrap(out) {
@@ -408,7 +409,7 @@ fn wash_cdns<W: Write + Send>(
 }
 
 /// A writer over the shared output.
-struct SharedWriter<W>(Arc<Mutex<W>>);
+pub(crate) struct SharedWriter<W>(pub(crate) Arc<Mutex<W>>);
 
 impl<W: Write> Write for SharedWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
