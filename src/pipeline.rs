@@ -365,9 +365,13 @@ pub fn wash_one(
         FileKind::Cdns => wash_cdns(reader, &out, plan, stats, &name),
         FileKind::Dnstap => crate::dnstap::wash_file(reader, &out, plan, stats, &name),
         FileKind::Pcap | FileKind::Pcapng => wash_capture(reader, &out, plan, stats, &name, live),
-        FileKind::Unknown => Err(CliError::data(format!(
-            "{name}: unknown format (not pcap, pcapng, C-DNS or dnstap)"
-        ))),
+        FileKind::Unknown => {
+            // The reader holds the output (its flush hook): let it go.
+            drop(reader);
+            Err(CliError::data(format!(
+                "{name}: unknown format (not pcap, pcapng, C-DNS or dnstap)"
+            )))
+        }
     };
     let out = match Arc::try_unwrap(out) {
         Ok(m) => m

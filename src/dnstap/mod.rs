@@ -265,7 +265,7 @@ impl MessageWasher {
                     }
                     self.msg = msg;
                 }
-                (D_IDENTITY | D_VERSION | D_MESSAGE, _) => {
+                (D_IDENTITY | D_VERSION | D_MESSAGE, wt) if wt != WireType::LengthDelimited => {
                     self.out = out;
                     return Err(WireError {
                         offset: f.offset,
