@@ -1,9 +1,9 @@
 //! dnstap from a real server, read back by independent decoders.
 //!
-//! Debian's Knot DNS (`knotd` with the dnstap module) serves a small zone
-//! on loopback, `dig` queries it from several loopback addresses (with and
+//! Debian's Knot DNS (`knotd` with the dnstap module) and BIND (`named`,
+//! whose Debian build has dnstap) each serve a small zone on loopback, `dig` queries it from several loopback addresses (with and
 //! without EDNS Client Subnet, over UDP and TCP, with a large response),
-//! and the dnstap file knotd wrote is washed with Crypto-PAn. Both the
+//! and the dnstap file the server wrote is washed with Crypto-PAn. Both the
 //! original and the washed file are dumped with `dnstap-ldns -y` and the Go
 //! `dnstap -y`. The expected washed dump is made from the original dump:
 //! every address replaced by what `ipwash map` gives for it, every ECS
@@ -30,16 +30,18 @@ www A 192.0.2.10
 www AAAA 2001:db8::10
 ";
 
-/// A port in 15400-15449 free on 127.0.0.1 and ::1, UDP and TCP.
-fn free_port() -> u16 {
-    (15400..15450)
+/// A port in `range` (inside 15400-15449) free on 127.0.0.1 and ::1, UDP
+/// and TCP. Each server test has its own range, so tests running at the
+/// same time do not pick the same port.
+fn free_port(mut range: std::ops::Range<u16>) -> u16 {
+    range
         .find(|&p| {
             UdpSocket::bind(("127.0.0.1", p)).is_ok()
                 && TcpListener::bind(("127.0.0.1", p)).is_ok()
                 && UdpSocket::bind(("::1", p)).is_ok()
                 && TcpListener::bind(("::1", p)).is_ok()
         })
-        .expect("no free port in 15400-15449")
+        .expect("no free port")
 }
 
 struct Server(Child);
@@ -61,10 +63,7 @@ fn dig(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Run knotd with the dnstap module, send the queries, stop it; return
-/// the dnstap file.
-fn capture(dir: &Path) -> Vec<u8> {
-    let port = free_port();
+fn zone_file(dir: &Path) {
     let big: String = (0..12)
         .map(|i| {
             format!(
@@ -78,6 +77,13 @@ fn capture(dir: &Path) -> Vec<u8> {
         format!("{ZONE}big TXT{big}\n"),
     )
     .unwrap();
+}
+
+/// Start knotd with the dnstap module writing `out.tap`, send the queries,
+/// stop it.
+fn capture_knot(dir: &Path) -> std::path::PathBuf {
+    let port = free_port(15400..15425);
+    zone_file(dir);
     let d = dir.display();
     let conf = format!(
         "server:\n    rundir: {d}\n    listen: 127.0.0.1@{port}\n    listen: ::1@{port}\n\
@@ -89,21 +95,57 @@ fn capture(dir: &Path) -> Vec<u8> {
     );
     let conf_path = dir.join("knot.conf");
     std::fs::write(&conf_path, conf).unwrap();
-    let log = std::fs::File::create(dir.join("knotd.log")).unwrap();
-    let child = Command::new("knotd")
-        .arg("-c")
-        .arg(&conf_path)
+    let mut cmd = Command::new("knotd");
+    cmd.arg("-c").arg(&conf_path);
+    serve_and_query(dir, port, cmd);
+    dir.join("out.tap")
+}
+
+/// Start BIND's named with dnstap written to `named.tap`, send the
+/// queries, stop it.
+fn capture_bind(dir: &Path) -> std::path::PathBuf {
+    let port = free_port(15425..15450);
+    zone_file(dir);
+    let d = dir.display();
+    let conf = format!(
+        "options {{\n directory \"{d}\";\n pid-file \"{d}/named.pid\";\n\
+         listen-on port {port} {{ 127.0.0.1; }};\n listen-on-v6 port {port} {{ ::1; }};\n\
+         recursion no;\n dnstap {{ all; }};\n dnstap-output file \"{d}/named.tap\";\n\
+         dnstap-identity \"ns1.example.test\";\n dnstap-version \"bind\";\n}};\n\
+         controls {{ }};\n\
+         zone \"example.test\" {{ type primary; file \"{d}/example.test.zone\"; }};\n"
+    );
+    let conf_path = dir.join("named.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let mut cmd = Command::new("named");
+    cmd.arg("-g").arg("-c").arg(&conf_path);
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if root {
+        cmd.args(["-u", "root"]);
+    }
+    serve_and_query(dir, port, cmd);
+    dir.join("named.tap")
+}
+
+/// Run the server, wait until it answers, send the queries, stop it with
+/// SIGTERM (which lets it close the dnstap file with its STOP frame).
+fn serve_and_query(dir: &Path, port: u16, mut cmd: Command) {
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .expect("start knotd");
+        .expect("start the server");
     let mut server = Server(child);
     let t0 = Instant::now();
     while !dig(port, &["@127.0.0.1", "+short", "ns1.example.test"]).contains("127.0.0.1") {
         assert!(
             t0.elapsed() < Duration::from_secs(20),
-            "knotd did not answer: {}",
-            std::fs::read_to_string(dir.join("knotd.log")).unwrap_or_default()
+            "the server did not answer: {}",
+            std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -162,15 +204,16 @@ fn capture(dir: &Path) -> Vec<u8> {
         let out = dig(port, q);
         assert!(out.contains("status:"), "dig {q:?} got no answer:\n{out}");
     }
-    // SIGTERM lets knotd close the dnstap file with its STOP frame.
     let pid = server.0.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let t0 = Instant::now();
     while server.0.try_wait().unwrap().is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(20), "knotd did not stop");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the server did not stop"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::fs::read(dir.join("out.tap")).expect("knotd wrote no dnstap file")
 }
 
 fn dump(tool: &str, file: &Path) -> String {
@@ -365,8 +408,26 @@ fn knot_dnstap_washed_and_read_back() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let tap = capture(dir.path());
-    let orig = dir.path().join("out.tap");
+    let tap = capture_knot(dir.path());
+    check(dir.path(), &tap);
+}
+
+#[test]
+fn bind_dnstap_washed_and_read_back() {
+    for t in ["named", "dig", "dnstap-ldns", "dnstap"] {
+        if !common::have_tool(t) {
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tap = capture_bind(dir.path());
+    check(dir.path(), &tap);
+}
+
+/// Wash `orig` and compare the decoders' dumps (see the module notes).
+fn check(dir: &Path, orig: &Path) {
+    let tap = std::fs::read(orig).expect("the server wrote no dnstap file");
+    let dir = tempfile::TempDir::new_in(dir).unwrap();
     let washed = dir.path().join("washed.tap");
     let key = common::root().join("testdata/sample.key");
     let k = key.to_str().unwrap();
