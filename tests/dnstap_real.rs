@@ -1,8 +1,9 @@
 //! dnstap from a real server, read back by independent decoders.
 //!
 //! Debian's Knot DNS (`knotd` with the dnstap module) and BIND (`named`,
-//! whose Debian build has dnstap) each serve a small zone on loopback, `dig` queries it from several loopback addresses (with and
-//! without EDNS Client Subnet, over UDP and TCP, with a large response),
+//! whose Debian build has dnstap) each serve a small zone on loopback,
+//! `dig` queries it from several loopback addresses (with and without EDNS
+//! Client Subnet, over UDP and TCP, with a large response),
 //! and the dnstap file the server wrote is washed with Crypto-PAn. Both the
 //! original and the washed file are dumped with `dnstap-ldns -y` and the Go
 //! `dnstap -y`. The expected washed dump is made from the original dump:
@@ -462,8 +463,8 @@ fn check(dir: &Path, orig: &Path) {
     );
     assert!(piped == std::fs::read(&washed).unwrap());
 
-    let ldns = (dump("dnstap-ldns", &orig), dump("dnstap-ldns", &washed));
-    let go = (dump("dnstap", &orig), dump("dnstap", &washed));
+    let ldns = (dump("dnstap-ldns", orig), dump("dnstap-ldns", &washed));
+    let go = (dump("dnstap", orig), dump("dnstap", &washed));
     let messages = go.0.lines().filter(|l| *l == "type: MESSAGE").count();
     // The readiness probe(s) plus 8 queries, each logged as query and response.
     assert!(messages >= 18, "only {messages} messages:\n{}", go.0);
