@@ -1,7 +1,7 @@
 //! `ipwash wash`: the stream pipeline.
 //!
 //! ```text
-//! input -> sniff (pcap | pcapng | C-DNS, plain | gz | xz)
+//! input -> sniff (pcap | pcapng | C-DNS | dnstap, plain | gz | xz)
 //!       -> units (records/blocks, copied verbatim unless patched)
 //!       -> locate address slots -> map (scope, keep, technique) -> patch
 //!       -> output in input order, same format and wrapping
