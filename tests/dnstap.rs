@@ -745,3 +745,79 @@ fn bloom_build_reads_client_queries() {
         "{out}"
     );
 }
+
+#[test]
+fn cli_keep_collection_info_and_scope() {
+    let cs = cases();
+    let input = stream_of(&[&cs[0].input]);
+    let key = common::root().join("testdata/sample.key");
+    let k = key.to_str().unwrap();
+    let payload = |s: &[u8]| Dnstap::decode(&s[46..s.len() - 12]).unwrap();
+    let plain = common::run_ok(
+        &[
+            "wash",
+            "-",
+            "-o",
+            "-",
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k,
+            "-q",
+        ],
+        &input,
+    );
+    let d = payload(&plain);
+    assert_eq!(d.identity.as_deref(), Some(&b""[..]));
+    assert_eq!(d.extra, None);
+    let m = d.message.unwrap();
+    assert_ne!(m.response_address.unwrap(), [192, 0, 2, 53]);
+    let kept = common::run_ok(
+        &[
+            "wash",
+            "-",
+            "-o",
+            "-",
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k,
+            "-q",
+            "--keep-collection-info",
+            "--scope",
+            "clients",
+        ],
+        &input,
+    );
+    let d = payload(&kept);
+    assert_eq!(d.identity.as_deref(), Some(&b"ns1.example.net"[..]));
+    assert_eq!(d.version.as_deref(), Some(&b"server 1.2.3"[..]));
+    assert_eq!(d.extra.as_deref(), Some(&b"site=ams"[..]));
+    let m = d.message.unwrap();
+    assert_eq!(
+        m.response_address.unwrap(),
+        [192, 0, 2, 53],
+        "server side kept"
+    );
+    assert_ne!(m.query_address.unwrap(), [198, 51, 100, 7]);
+    // --keep leaves a listed client network unchanged.
+    let kept = common::run_ok(
+        &[
+            "wash",
+            "-",
+            "-o",
+            "-",
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k,
+            "-q",
+            "--keep",
+            "198.51.100.0/24",
+        ],
+        &input,
+    );
+    let m = payload(&kept).message.unwrap();
+    assert_eq!(m.query_address.unwrap(), [198, 51, 100, 7]);
+    assert_ne!(m.response_address.unwrap(), [192, 0, 2, 53]);
+}
