@@ -297,9 +297,20 @@ fn feed(input: &Path, builder: &mut Builder, out_dir: &Path) -> Result<(), CliEr
             .map(|_| ())
             .map_err(|e| CliError::data(format!("{name}: {e}")));
         }
+        FileKind::Dnstap => {
+            return crate::dnstap::for_each_query(inp.into_reader(), |ts, client, msg| {
+                builder.add_message(ts, client, msg);
+                builder
+                    .flush_before(out_dir, ts)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .map(|_| ())
+            .map_err(|e| CliError::data(format!("{name}: {e}")));
+        }
         FileKind::Unknown => {
             return Err(CliError::data(format!(
-                "{name}: unknown format (not pcap, pcapng or C-DNS)"
+                "{name}: unknown format (not pcap, pcapng, C-DNS or dnstap)"
             )))
         }
     }

@@ -1,7 +1,7 @@
 //! # ipwash
 //!
 //! Pseudonymise and anonymise the IP addresses in DNS captures: classic pcap,
-//! pcapng and C-DNS (RFC 8618), plain or compressed, as a stream. The address
+//! pcapng, C-DNS (RFC 8618) and dnstap, plain or compressed, as a stream. The address
 //! techniques themselves live in the `ipwash-algorithms` crate; this crate
 //! holds the formats, the packet rewriting, DNS awareness, the pipeline and
 //! the command line.
@@ -16,6 +16,7 @@ pub mod cli;
 pub mod defrag;
 pub mod dns;
 pub mod dropped;
+pub mod dnstap;
 pub mod error;
 pub mod manual;
 pub mod method;

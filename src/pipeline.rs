@@ -1,7 +1,7 @@
 //! `ipwash wash`: the stream pipeline.
 //!
 //! ```text
-//! input -> sniff (pcap | pcapng | C-DNS, plain | gz | xz)
+//! input -> sniff (pcap | pcapng | C-DNS | dnstap, plain | gz | xz)
 //!       -> units (records/blocks, copied verbatim unless patched)
 //!       -> locate address slots -> map (scope, keep, technique) -> patch
 //!       -> output in input order, same format and wrapping
@@ -426,8 +426,15 @@ pub fn wash_one(
     };
     let res = match kind {
         FileKind::Cdns => wash_cdns(reader, &out, plan, stats, &name),
+        FileKind::Dnstap => crate::dnstap::wash_file(reader, &out, plan, stats, &name),
         FileKind::Pcap | FileKind::Pcapng => wash_capture(reader, &out, plan, stats, &name, live),
-        FileKind::Unknown => Err(CliError::data(format!("{name}: unknown format"))),
+        FileKind::Unknown => {
+            // The reader holds the output (its flush hook): let it go.
+            drop(reader);
+            Err(CliError::data(format!(
+                "{name}: unknown format (not pcap, pcapng, C-DNS or dnstap)"
+            )))
+        }
     };
     let out = match Arc::try_unwrap(out) {
         Ok(m) => m
@@ -496,7 +503,7 @@ fn wash_cdns<W: Write + Send>(
 }
 
 /// A writer over the shared output.
-struct SharedWriter<W>(Arc<Mutex<W>>);
+pub(crate) struct SharedWriter<W>(pub(crate) Arc<Mutex<W>>);
 
 impl<W: Write> Write for SharedWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

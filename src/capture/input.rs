@@ -21,6 +21,8 @@ pub enum FileKind {
     Pcapng,
     /// C-DNS (RFC 8618): a CBOR array whose first item is the text "C-DNS".
     Cdns,
+    /// dnstap: Frame Streams whose START frame names `protobuf:dnstap.Dnstap`.
+    Dnstap,
     /// Anything else.
     Unknown,
 }
@@ -39,6 +41,7 @@ pub(crate) fn sniff(b: &[u8]) -> FileKind {
         [a, b2, c, d, ..] if PCAP.contains(&[*a, *b2, *c, *d]) => FileKind::Pcap,
         [0x0a, 0x0d, 0x0d, 0x0a, ..] => FileKind::Pcapng,
         [0x83 | 0x9f, 0x65, b'C', b'-', b'D', b'N', b'S', ..] => FileKind::Cdns,
+        [0, 0, 0, 0, ..] if crate::dnstap::fstrm::is_dnstap_head(b) => FileKind::Dnstap,
         _ => FileKind::Unknown,
     }
 }
@@ -101,7 +104,12 @@ pub(crate) fn from_reader(raw: Box<dyn Read + Send>) -> Result<Input, CaptureErr
     let raw: Box<dyn BufRead + Send> = Box::new(Cursor::new(head).chain(raw));
     let inner = codec::decoder(compression, raw).map_err(io_err)?;
     let mut inner = inner;
-    let head = read_prefix(&mut inner, 8).map_err(io_err)?;
+    let mut head = read_prefix(&mut inner, 8).map_err(io_err)?;
+    if let Some(rest) = crate::dnstap::fstrm::start_frame_rest(&head) {
+        // A Frame Streams control frame: read exactly the rest of it, so a
+        // live stream is not waited on for more.
+        head.extend(read_prefix(&mut inner, rest).map_err(io_err)?);
+    }
     if head.is_empty() {
         return Err(CaptureError::Empty);
     }
@@ -152,6 +160,12 @@ mod tests {
         assert_eq!(sniff(b"\x84\x65C-DNS"), FileKind::Unknown);
         assert_eq!(sniff(b"\xa1\xb2"), FileKind::Unknown);
         assert_eq!(sniff(b""), FileKind::Unknown);
+        let tap = crate::dnstap::fstrm::control_frame(
+            crate::dnstap::fstrm::CONTROL_START,
+            Some(crate::dnstap::fstrm::DNSTAP_CONTENT_TYPE),
+        );
+        assert_eq!(sniff(&tap), FileKind::Dnstap);
+        assert_eq!(sniff(&tap[..30]), FileKind::Unknown);
     }
 
     #[test]
