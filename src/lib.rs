@@ -21,4 +21,5 @@ pub mod pipeline;
 pub mod state;
 pub mod stats;
 pub mod synth;
+pub mod text;
 pub mod wash;
