@@ -95,9 +95,9 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
         Built::Deterministic(d) => {
             for_each_line(stdin, |n, line| {
                 let a = match unread.addr(n, line, &mut out)? {
-                        Some(a) => a,
-                        None => return Ok(()),
-                    };
+                    Some(a) => a,
+                    None => return Ok(()),
+                };
                 let r: IpAddr = if args.reverse {
                     match a {
                         IpAddr::V6(v) => d.decrypt(v),
@@ -206,7 +206,12 @@ struct Unreadable {
 
 impl Unreadable {
     /// The line's address, or None when the line was handled by the policy.
-    fn addr(&mut self, n: u64, line: &str, out: &mut impl Write) -> Result<Option<IpAddr>, CliError> {
+    fn addr(
+        &mut self,
+        n: u64,
+        line: &str,
+        out: &mut impl Write,
+    ) -> Result<Option<IpAddr>, CliError> {
         use crate::text::OnError;
         if let Some(a) = method::parse_addr(line) {
             return Ok(Some(a));

@@ -18,14 +18,21 @@ use common::{root, run, run_ok};
 /// little-endian Ethernet pcap, in order.
 fn pcap_addrs(p: &Path) -> Vec<IpAddr> {
     let d = fs::read(p).unwrap();
-    assert_eq!(&d[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap expected");
+    assert_eq!(
+        &d[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian pcap expected"
+    );
     let mut out = Vec::new();
     let mut i = 24;
     while i + 16 <= d.len() {
         let incl = u32::from_le_bytes(d[i + 8..i + 12].try_into().unwrap()) as usize;
         let pkt = &d[i + 16..i + 16 + incl];
         i += 16 + incl;
-        match etherparse::SlicedPacket::from_ethernet(pkt).ok().and_then(|s| s.net) {
+        match etherparse::SlicedPacket::from_ethernet(pkt)
+            .ok()
+            .and_then(|s| s.net)
+        {
             Some(etherparse::NetSlice::Ipv4(v4)) => {
                 out.push(IpAddr::V4(v4.header().source_addr()));
                 out.push(IpAddr::V4(v4.header().destination_addr()));
@@ -51,7 +58,13 @@ fn check_agreement(dir: &Path, margs: &[&str], state: bool) {
     let pcap = root().join("testdata/sample-dns.pcap");
     let washed = dir.join("washed.pcap");
     let st = dir.join("state.csv");
-    let mut wargs = vec!["wash", pcap.to_str().unwrap(), "-o", washed.to_str().unwrap(), "-q"];
+    let mut wargs = vec![
+        "wash",
+        pcap.to_str().unwrap(),
+        "-o",
+        washed.to_str().unwrap(),
+        "-q",
+    ];
     wargs.extend_from_slice(margs);
     if state {
         wargs.extend(["--state", st.to_str().unwrap()]);
@@ -106,13 +119,22 @@ fn map_on_error_policies() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(o.stdout, b"192.0.2.0\n");
     assert!(String::from_utf8_lossy(&o.stderr).contains("line 2"));
-    let skip = run_ok(&["map", "--method", "truncate", "--on-error", "skip"], input);
+    let skip = run_ok(
+        &["map", "--method", "truncate", "--on-error", "skip"],
+        input,
+    );
     assert_eq!(skip, b"192.0.2.0\n2001:db8::\n");
-    let o = run(&["map", "--method", "truncate", "--on-error", "pass"], input);
+    let o = run(
+        &["map", "--method", "truncate", "--on-error", "pass"],
+        input,
+    );
     assert!(o.status.success());
     assert_eq!(o.stdout, b"192.0.2.0\nnot an address\n2001:db8::\n");
     assert!(String::from_utf8_lossy(&o.stderr).contains("PASSED UNWASHED 1"));
-    let mark = run_ok(&["map", "--method", "truncate", "--on-error", "mark"], input);
+    let mark = run_ok(
+        &["map", "--method", "truncate", "--on-error", "mark"],
+        input,
+    );
     assert_eq!(mark, b"192.0.2.0\nipwash-unreadable\n2001:db8::\n");
 }
 
@@ -160,7 +182,14 @@ fn several_inputs_compressed_stats_and_failures() {
     let keep = d.join("keep.csv");
     fs::write(&keep, "old").unwrap();
     let o = run(
-        &["text", "--method", "cryptopan", "-o", keep.to_str().unwrap(), a.to_str().unwrap()],
+        &[
+            "text",
+            "--method",
+            "cryptopan",
+            "-o",
+            keep.to_str().unwrap(),
+            a.to_str().unwrap(),
+        ],
         b"",
     );
     assert_eq!(o.status.code(), Some(2));
@@ -171,8 +200,17 @@ fn several_inputs_compressed_stats_and_failures() {
     fs::write(&csv, "n,ip\n1,192.0.2.1\n2,oops\n3,192.0.2.3\n").unwrap();
     let o = run(
         &[
-            "text", "--method", "truncate", "--format", "csv", "--field", "ip", "-q", "-o",
-            keep.to_str().unwrap(), csv.to_str().unwrap(),
+            "text",
+            "--method",
+            "truncate",
+            "--format",
+            "csv",
+            "--field",
+            "ip",
+            "-q",
+            "-o",
+            keep.to_str().unwrap(),
+            csv.to_str().unwrap(),
         ],
         b"",
     );
@@ -208,11 +246,15 @@ fn a_pipe_is_washed_line_by_line() {
     // come out while stdin stays open.
     sin.write_all(b"query from 198.51.100.77#4096\n").unwrap();
     sin.flush().unwrap();
-    let l = rx.recv_timeout(Duration::from_secs(20)).expect("line not flushed");
+    let l = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("line not flushed");
     assert_eq!(l, "query from 198.51.100.0#4096\n");
     sin.write_all(b"and ::ffff:203.0.113.9\n").unwrap();
     sin.flush().unwrap();
-    let l = rx.recv_timeout(Duration::from_secs(20)).expect("line not flushed");
+    let l = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("line not flushed");
     assert_eq!(l, "and ::ffff:203.0.113.0\n");
     drop(sin);
     assert!(child.wait().unwrap().success());

@@ -39,6 +39,9 @@ struct Server(Child);
 
 impl Server {
     fn stop(&mut self) {
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.0.id().to_string())
@@ -96,8 +99,16 @@ fn wait_ready(port: u16, child: &mut Server, log: &Path) {
 /// The queries: A, AAAA and a reverse lookup from every source address.
 fn ask(port: u16) {
     for src in SOURCES {
-        let server = if src.contains(':') { "::1" } else { "127.0.0.1" };
-        for q in [&["a.example.test", "A"][..], &["a.example.test", "AAAA"], &["-x", ANSWER]] {
+        let server = if src.contains(':') {
+            "::1"
+        } else {
+            "127.0.0.1"
+        };
+        for q in [
+            &["a.example.test", "A"][..],
+            &["a.example.test", "AAAA"],
+            &["-x", ANSWER],
+        ] {
             assert!(
                 dig(server, port, src, q),
                 "no answer from {server}:{port} to {src} for {q:?}"
@@ -131,7 +142,13 @@ fn map_all(dir: &Path, addrs: &[&str]) -> BTreeMap<String, String> {
     let key = common::key_file(dir, "cp.key", KEY);
     let input: String = addrs.iter().map(|a| format!("{a}\n")).collect();
     let out = common::run_ok(
-        &["map", "--method", "cryptopan", "--key-file", key.to_str().unwrap()],
+        &[
+            "map",
+            "--method",
+            "cryptopan",
+            "--key-file",
+            key.to_str().unwrap(),
+        ],
         input.as_bytes(),
     );
     let out = String::from_utf8(out).unwrap();
@@ -191,9 +208,17 @@ fn check_log(dir: &Path, log: &Path, is_query: impl Fn(&str) -> bool, server: &s
             "{server}: no query line from {src} in\n{text}"
         );
     }
-    assert!(lines.len() >= 12, "{server}: only {} query lines:\n{text}", lines.len());
+    assert!(
+        lines.len() >= 12,
+        "{server}: only {} query lines:\n{text}",
+        lines.len()
+    );
     let queries = dir.join(format!("{server}.queries.log"));
-    fs::write(&queries, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    fs::write(
+        &queries,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
     let key = common::key_file(dir, "cp.key", KEY);
     let washed = common::run_ok(
         &[
@@ -220,7 +245,10 @@ fn check_log(dir: &Path, log: &Path, is_query: impl Fn(&str) -> bool, server: &s
     for (orig, w) in lines.iter().zip(&got) {
         assert_eq!(*w, expected_line(orig, &subst), "{server}: line {orig:?}");
         for src in SOURCES.iter().filter(|s| !s.contains(':')) {
-            assert!(!w.contains(&format!("{src}#")) && !w.contains(&format!(" {src} ")), "{server}: {src} left in {w:?}");
+            assert!(
+                !w.contains(&format!("{src}#")) && !w.contains(&format!(" {src} ")),
+                "{server}: {src} left in {w:?}"
+            );
         }
     }
     assert!(
@@ -273,14 +301,21 @@ fn bind_querylog() {
     fs::write(&conf_path, conf).unwrap();
     let out = dir.join("named.out");
     let mut srv = spawn(
-        Command::new("named").args(["-f", "-n", "1", "-c"]).arg(&conf_path),
+        Command::new("named")
+            .args(["-f", "-n", "1", "-c"])
+            .arg(&conf_path),
         &out,
     );
     wait_ready(port, &mut srv, &out);
     ask(port);
     std::thread::sleep(Duration::from_millis(300));
     srv.stop();
-    check_log(dir, &dir.join("query.log"), |l| l.contains(" query: "), "named");
+    check_log(
+        dir,
+        &dir.join("query.log"),
+        |l| l.contains(" query: "),
+        "named",
+    );
 }
 
 #[test]
@@ -308,7 +343,10 @@ fn unbound_log_queries() {
     let conf_path = dir.join("unbound.conf");
     fs::write(&conf_path, conf).unwrap();
     let out = dir.join("unbound.out");
-    let mut srv = spawn(Command::new("unbound").arg("-d").arg("-c").arg(&conf_path), &out);
+    let mut srv = spawn(
+        Command::new("unbound").arg("-d").arg("-c").arg(&conf_path),
+        &out,
+    );
     wait_ready(port, &mut srv, &dir.join("unbound.log"));
     ask(port);
     std::thread::sleep(Duration::from_millis(300));
@@ -347,7 +385,9 @@ fn pdns_recursor_quiet_no() {
             "--security-poll-suffix=".into(),
             "--allow-from=127.0.0.0/8,::1/128".into(),
             format!("--hint-file={d}/hints"),
-            format!("--auth-zones=example.test={d}/example.test.zone,2.0.192.in-addr.arpa={d}/rev.zone"),
+            format!(
+                "--auth-zones=example.test={d}/example.test.zone,2.0.192.in-addr.arpa={d}/rev.zone"
+            ),
         ]),
         &out,
     );
@@ -355,11 +395,5 @@ fn pdns_recursor_quiet_no() {
     ask(port);
     std::thread::sleep(Duration::from_millis(300));
     srv.stop();
-    check_log(
-        dir,
-        &out,
-        |l| l.contains(" remote=\""),
-        "pdns_recursor",
-    );
+    check_log(dir, &out, |l| l.contains(" remote=\""), "pdns_recursor");
 }
-

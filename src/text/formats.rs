@@ -78,7 +78,11 @@ impl Spec {
         on_error: OnError,
     ) -> Self {
         let delim = if format == Format::Csv { b',' } else { b'\t' };
-        let rest = if fields.is_empty() { Sel::Loose } else { Sel::No };
+        let rest = if fields.is_empty() {
+            Sel::Loose
+        } else {
+            Sel::No
+        };
         Spec {
             format,
             regex,
@@ -679,7 +683,11 @@ fn json_sel(spec: &Spec, path: &str) -> Sel {
         return Sel::Loose;
     }
     for p in &spec.paths {
-        if path == p || (path.len() > p.len() && path.starts_with(p.as_str()) && path.as_bytes()[p.len()] == b'.') {
+        if path == p
+            || (path.len() > p.len()
+                && path.starts_with(p.as_str())
+                && path.as_bytes()[p.len()] == b'.')
+        {
             return Sel::Strict;
         }
     }

@@ -261,9 +261,9 @@ impl TextRun {
 
     /// Wash a decompressed stream into `out`. `live`: flush after every
     /// read (a pipe). `name` is for messages.
-    pub fn wash_stream(
+    pub fn wash_stream<'a>(
         &mut self,
-        reader: Box<dyn BufRead + Send>,
+        reader: Box<dyn BufRead + 'a>,
         out: &mut dyn Write,
         live: bool,
         name: &str,
@@ -399,15 +399,15 @@ fn stdin_is_file() -> bool {
 }
 
 /// Cuts a stream into batches of whole lines.
-struct Lines {
-    r: Box<dyn BufRead + Send>,
+struct Lines<'a> {
+    r: Box<dyn BufRead + 'a>,
     pending: Vec<u8>,
     eof: bool,
     live: bool,
 }
 
-impl Lines {
-    fn new(r: Box<dyn BufRead + Send>, live: bool) -> Self {
+impl<'a> Lines<'a> {
+    fn new(r: Box<dyn BufRead + 'a>, live: bool) -> Self {
         Lines {
             r,
             pending: Vec::new(),
@@ -504,7 +504,7 @@ impl Lines {
 /// Wash `input` (all of it in memory) with `run`: for tests and benches.
 pub fn wash_bytes(run: &mut TextRun, input: &[u8]) -> Result<Vec<u8>, CliError> {
     let mut out = Vec::with_capacity(input.len() + input.len() / 4);
-    let r: Box<dyn BufRead + Send> = Box::new(io::Cursor::new(input.to_vec()));
+    let r: Box<dyn BufRead + '_> = Box::new(input);
     run.wash_stream(r, &mut out, false, "<input>")?;
     Ok(out)
 }

@@ -265,7 +265,10 @@ fn push_v6(line: &[u8], a: usize, b: usize, may_prefix: bool, v6: Ipv6Addr, out:
     let t = &line[a..b];
     // IPv4-mapped with a dotted tail: the IPv4 part is an IPv4 address.
     if let (Some(v4), Some(dot)) = (v6.to_ipv4_mapped(), t.iter().position(|&c| c == b'.')) {
-        let start = t[..dot].iter().rposition(|&c| c == b':').map_or(0, |c| c + 1);
+        let start = t[..dot]
+            .iter()
+            .rposition(|&c| c == b':')
+            .map_or(0, |c| c + 1);
         push_addr(line, a + start, b, may_prefix, IpAddr::V4(v4), false, out);
         return;
     }
@@ -313,7 +316,10 @@ fn prefix_len(rest: &[u8], max: u8) -> Option<u8> {
     if rest.get(1 + digits).is_some_and(|&c| is_word(c)) {
         return None;
     }
-    let v: u32 = std::str::from_utf8(&rest[1..1 + digits]).ok()?.parse().ok()?;
+    let v: u32 = std::str::from_utf8(&rest[1..1 + digits])
+        .ok()?
+        .parse()
+        .ok()?;
     (v <= u32::from(max)).then_some(v as u8)
 }
 
@@ -490,7 +496,10 @@ mod tests {
 
     #[test]
     fn forms() {
-        assert_eq!(texts("from 192.0.2.1 to 198.51.100.2."), ["192.0.2.1", "198.51.100.2"]);
+        assert_eq!(
+            texts("from 192.0.2.1 to 198.51.100.2."),
+            ["192.0.2.1", "198.51.100.2"]
+        );
         assert_eq!(texts("client 192.0.2.1#53210 (x)"), ["192.0.2.1"]);
         assert_eq!(texts("peer=192.0.2.1:853,"), ["192.0.2.1"]);
         assert_eq!(texts("[2001:db8::1]:53"), ["2001:db8::1"]);
@@ -575,12 +584,20 @@ mod tests {
         );
         let s = spans("8.B.D.0.1.0.0.2.ip6.arpa");
         assert_eq!(s[0].0, "8.B.D.0.1.0.0.2");
-        assert!(matches!(s[0].1, Kind::Reverse { n: 8, upper: true, .. }));
+        assert!(matches!(
+            s[0].1,
+            Kind::Reverse {
+                n: 8,
+                upper: true,
+                ..
+            }
+        ));
         // RFC 2317 names: the labels that are octets.
         let s = spans("1.0/25.2.0.192.in-addr.arpa");
         assert_eq!(s[0].0, "2.0.192");
         assert_eq!(spans("in-addr.arpa"), []);
-        assert_eq!(spans("4.3.2.1.in-addr.arpanet"), []);
+        // Not the suffix: a dotted quad before a name is still an address.
+        assert_eq!(texts("4.3.2.1.in-addr.arpanet"), ["4.3.2.1"]);
         let mut o = Vec::new();
         write_reverse(&mut o, "1.2.3.4".parse().unwrap(), 3, false);
         assert_eq!(o, b"3.2.1");

@@ -91,10 +91,7 @@ fn form(a: IpAddr, how: u8, port: u16, plen: u8) -> (String, String) {
         }
         (IpAddr::V6(_), 1) => (format!("[{a}]:{port}"), format!("[{f}]:{port}")),
         (IpAddr::V6(_), 2) => (format!("{a}%eth0"), format!("{f}%eth0")),
-        (IpAddr::V6(_), 3) => (
-            a.to_string().to_uppercase(),
-            f.to_string().to_uppercase(),
-        ),
+        (IpAddr::V6(_), 3) => (a.to_string().to_uppercase(), f.to_string().to_uppercase()),
         (IpAddr::V6(v), 4) => {
             let s = v
                 .segments()
@@ -116,7 +113,10 @@ fn form(a: IpAddr, how: u8, port: u16, plen: u8) -> (String, String) {
                     .collect::<Vec<_>>()
                     .join(".")
             };
-            (format!("{}.ip6.arpa", nib(x)), format!("{}.ip6.arpa", nib(fx)))
+            (
+                format!("{}.ip6.arpa", nib(x)),
+                format!("{}.ip6.arpa", nib(fx)),
+            )
         }
         _ => (a.to_string(), f.to_string()),
     }
@@ -139,7 +139,9 @@ const TRICKY: &[&str] = &[
     "+E(0)K",
     "::",
 ];
-const SEPS: &[&str] = &[" ", "  ", "\t", ", ", " (", ") ", " = ", " \"", "\" ", " [x] "];
+const SEPS: &[&str] = &[
+    " ", "  ", "\t", ", ", " (", ") ", " = ", " \"", "\" ", " [x] ",
+];
 
 fn addr_strategy() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
@@ -325,9 +327,13 @@ fn zeek_columns_by_fields_header() {
     assert!(only.contains(&f("192.0.2.1")) && only.contains("2001:db8::53"));
     // A typed addr column that holds no address is unreadable.
     let bad = input.replace("\t192.0.2.1\t", "\tnot-an-ip\t");
-    assert!(wash(Format::Zeek, &[], &bad).unwrap_err().contains("line 8"));
+    assert!(wash(Format::Zeek, &[], &bad)
+        .unwrap_err()
+        .contains("line 8"));
     let short = input.replace("\t53\t4.3", "\t4.3");
-    assert!(wash(Format::Zeek, &[], &short).unwrap_err().contains("fields"));
+    assert!(wash(Format::Zeek, &[], &short)
+        .unwrap_err()
+        .contains("fields"));
 }
 
 #[test]
@@ -357,9 +363,21 @@ fn any_thread_count_gives_the_same_bytes() {
             i
         ));
     }
-    let one = wash_bytes(&mut run_with(Format::Plain, &[], OnError::Fail, 1), text.as_bytes()).unwrap();
-    let two = wash_bytes(&mut run_with(Format::Plain, &[], OnError::Fail, 2), text.as_bytes()).unwrap();
-    let four = wash_bytes(&mut run_with(Format::Plain, &[], OnError::Fail, 4), text.as_bytes()).unwrap();
+    let one = wash_bytes(
+        &mut run_with(Format::Plain, &[], OnError::Fail, 1),
+        text.as_bytes(),
+    )
+    .unwrap();
+    let two = wash_bytes(
+        &mut run_with(Format::Plain, &[], OnError::Fail, 2),
+        text.as_bytes(),
+    )
+    .unwrap();
+    let four = wash_bytes(
+        &mut run_with(Format::Plain, &[], OnError::Fail, 4),
+        text.as_bytes(),
+    )
+    .unwrap();
     assert!(one == two && two == four);
     assert_ne!(one, text.as_bytes());
 }
