@@ -25,6 +25,10 @@ use crate::wash::{KeepPrefix, Washer};
 use super::formats::{BatchFault, Spec, TextStats, Worker};
 use super::{Format, TextArgs};
 
+/// A washed batch: its output, the line `--on-error fail` stopped at, and
+/// its line count.
+type Washed = (Vec<u8>, Option<BatchFault>, u64);
+
 /// Bytes per batch of lines.
 pub const BATCH: usize = 256 * 1024;
 /// The longest line read (a longer one is an error: memory stays bounded).
@@ -263,8 +267,8 @@ impl TextRun {
     /// read (a pipe). `name` is for messages.
     pub fn wash_stream<'a>(
         &mut self,
-        reader: Box<dyn BufRead + 'a>,
-        out: &mut dyn Write,
+        reader: Box<dyn BufRead + Send + 'a>,
+        out: &mut (dyn Write + Send),
         live: bool,
         name: &str,
     ) -> Result<(), CliError> {
@@ -316,10 +320,12 @@ impl TextRun {
         };
         match &self.pool {
             Some(pool) if !live => {
+                // Writing the previous group and reading the next overlap
+                // with washing the current one.
                 let group = self.workers.len() * 4;
                 let workers = &self.workers;
                 let spec = &spec;
-                loop {
+                let read_group = |lines: &mut Lines| -> Result<Vec<Vec<u8>>, CliError> {
                     let mut batches = Vec::with_capacity(group);
                     while batches.len() < group {
                         match lines.next_batch(BATCH).map_err(read_err)? {
@@ -327,30 +333,41 @@ impl TextRun {
                             None => break,
                         }
                     }
-                    if batches.is_empty() {
-                        break;
-                    }
-                    let done: Vec<(Vec<u8>, Option<BatchFault>, u64)> = pool.install(|| {
-                        batches
-                            .par_iter()
-                            .map(|b| {
-                                let i = rayon::current_thread_index().unwrap_or(0) % workers.len();
-                                let mut o = Vec::with_capacity(b.len() + b.len() / 4);
-                                let f = match workers[i].lock() {
-                                    Ok(mut w) => w.wash_batch(spec, b, &mut o),
-                                    Err(_) => None,
-                                };
-                                (o, f, memchr::memchr_iter(b'\n', b).count() as u64)
-                            })
-                            .collect()
+                    Ok(batches)
+                };
+                let mut cur = read_group(&mut lines)?;
+                let mut prev: Vec<Washed> = Vec::new();
+                while !cur.is_empty() || !prev.is_empty() {
+                    let (io, done) = pool.install(|| {
+                        rayon::join(
+                            || -> Result<Vec<Vec<u8>>, CliError> {
+                                for (o, f, n) in prev.drain(..) {
+                                    out.write_all(&o).map_err(write_err)?;
+                                    if let Some(f) = f {
+                                        return Err(report(line_base, f));
+                                    }
+                                    line_base += n;
+                                }
+                                read_group(&mut lines)
+                            },
+                            || -> Vec<Washed> {
+                                cur.par_iter()
+                                    .map(|b| {
+                                        let i = rayon::current_thread_index().unwrap_or(0)
+                                            % workers.len();
+                                        let mut o = Vec::with_capacity(b.len() + b.len() / 4);
+                                        let f = match workers[i].lock() {
+                                            Ok(mut w) => w.wash_batch(spec, b, &mut o),
+                                            Err(_) => None,
+                                        };
+                                        (o, f, memchr::memchr_iter(b'\n', b).count() as u64)
+                                    })
+                                    .collect()
+                            },
+                        )
                     });
-                    for (o, f, n) in done {
-                        out.write_all(&o).map_err(write_err)?;
-                        if let Some(f) = f {
-                            return Err(report(line_base, f));
-                        }
-                        line_base += n;
-                    }
+                    cur = io?;
+                    prev = done;
                 }
             }
             _ => {
@@ -400,14 +417,14 @@ fn stdin_is_file() -> bool {
 
 /// Cuts a stream into batches of whole lines.
 struct Lines<'a> {
-    r: Box<dyn BufRead + 'a>,
+    r: Box<dyn BufRead + Send + 'a>,
     pending: Vec<u8>,
     eof: bool,
     live: bool,
 }
 
 impl<'a> Lines<'a> {
-    fn new(r: Box<dyn BufRead + 'a>, live: bool) -> Self {
+    fn new(r: Box<dyn BufRead + Send + 'a>, live: bool) -> Self {
         Lines {
             r,
             pending: Vec::new(),
@@ -504,7 +521,7 @@ impl<'a> Lines<'a> {
 /// Wash `input` (all of it in memory) with `run`: for tests and benches.
 pub fn wash_bytes(run: &mut TextRun, input: &[u8]) -> Result<Vec<u8>, CliError> {
     let mut out = Vec::with_capacity(input.len() + input.len() / 4);
-    let r: Box<dyn BufRead + '_> = Box::new(input);
+    let r: Box<dyn BufRead + Send + '_> = Box::new(input);
     run.wash_stream(r, &mut out, false, "<input>")?;
     Ok(out)
 }

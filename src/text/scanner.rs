@@ -111,6 +111,17 @@ pub fn parse_v6(t: &[u8]) -> Option<Ipv6Addr> {
     if t.len() < 2 || t.len() > 45 {
         return None;
     }
+    // Cheap shape check first (times like `12:34:56.789` are common): no
+    // `::` needs seven colons, or six before a dotted tail.
+    let colons = t.iter().filter(|&&c| c == b':').count();
+    if !t.windows(2).any(|w| w == b"::") {
+        let dotted = t.contains(&b'.');
+        if !(colons == 7 && !dotted || colons == 6 && dotted) {
+            return None;
+        }
+    } else if colons > 8 {
+        return None;
+    }
     std::str::from_utf8(t).ok()?.parse().ok()
 }
 
