@@ -9,7 +9,8 @@
 #   - cat in > out (the I/O floor)
 # then Crypto-PAn with 1 and 2 threads on a 1,000,000-packet capture where
 # every query comes from a new random client (`synth --random-clients`),
-# and measures yacryptopan (PyPI) on random IPv4/IPv6 addresses.
+# and measures yacryptopan (PyPI) on random IPv4/IPv6 addresses; last,
+# `ipwash text` beside anonip on a query log (benches/compare-text.sh).
 #
 # The work directory defaults to one under /dev/shm (tmpfs) when there is
 # one, so that disk writeback of the 100 MB outputs, which lands on
@@ -137,3 +138,6 @@ for name, s in (("IPv4", v4), ("IPv6", v6)):
         cp.anonymize(a)
     print("yacryptopan %s random: %.0f addresses/s" % (name, len(s) / (time.perf_counter() - t)))
 PY
+
+# Text logs: ipwash text beside anonip on a generated BIND query log.
+benches/compare-text.sh "$work"

@@ -32,6 +32,8 @@ pub enum Command {
     /// Map addresses read from stdin, one per line, to stdout (for text logs).
     #[command(after_help = crate::manual::MAP)]
     Map(MapArgs),
+    /// Wash the addresses in text logs: plain, csv, tsv, JSON lines, Zeek.
+    Text(crate::text::TextArgs),
     /// Write a fresh key for a technique, from the operating system's random generator.
     #[command(after_help = crate::manual::KEYGEN)]
     Keygen(KeygenArgs),
@@ -63,6 +65,10 @@ pub struct MapArgs {
     /// Load the mapping state of enumerate/prefix-map from FILE first and save it back after.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// A line that is not an address: fail (default), skip, pass (WRITES IT
+    /// UNCHANGED AND MAY LEAK) or mark (writes `ipwash-unreadable`).
+    #[arg(long, value_enum, default_value_t = crate::text::OnError::Fail)]
+    pub on_error: crate::text::OnError,
 }
 
 /// `ipwash keygen`.
@@ -162,12 +168,19 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
         )));
     }
     let built = method::build(&args.method)?;
+    let mut unread = Unreadable {
+        policy: args.on_error,
+        counts: [0; 3],
+    };
     let stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match built {
         Built::Deterministic(d) => {
             for_each_line(stdin, |n, line| {
-                let a = method::parse_addr(line).ok_or_else(|| bad_line(n, line))?;
+                let a = match unread.addr(n, line, &mut out)? {
+                    Some(a) => a,
+                    None => return Ok(()),
+                };
                 let r: IpAddr = if args.reverse {
                     match a {
                         IpAddr::V6(v) => d.decrypt(v),
@@ -202,7 +215,10 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
                 let mut used = tweaks.len();
                 let mut text = String::new();
                 for_each_line(stdin, |n, line| {
-                    let a = method::parse_addr(line).ok_or_else(|| bad_line(n, line))?;
+                    let a = match unread.addr(n, line, &mut out)? {
+                        Some(a) => a,
+                        None => return Ok(()),
+                    };
                     if used == tweaks.len() {
                         getrandom::fill(&mut tweaks).map_err(|e| {
                             CliError::data(format!("cannot read the OS random generator: {e}"))
@@ -224,7 +240,10 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
             if args.reverse {
                 let r = reversible.ok_or_else(|| CliError::usage("not reversible"))?;
                 for_each_line(stdin, |n, line| {
-                    let a = method::parse_addr(line).ok_or_else(|| bad_line(n, line))?;
+                    let a = match unread.addr(n, line, &mut out)? {
+                        Some(a) => a,
+                        None => return Ok(()),
+                    };
                     let m = crate::wash::unmap(&*r, a, info.mapped);
                     writeln!(out, "{m}").map_err(CliError::from)
                 })?;
@@ -235,7 +254,10 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
                     crate::state::load(p, &mut washer.technique, &args.method)?;
                 }
                 let res = for_each_line(stdin, |n, line| {
-                    let a = method::parse_addr(line).ok_or_else(|| bad_line(n, line))?;
+                    let a = match unread.addr(n, line, &mut out)? {
+                        Some(a) => a,
+                        None => return Ok(()),
+                    };
                     writeln!(out, "{}", washer.wash(a, Side::Unknown)).map_err(CliError::from)
                 });
                 if let Some(p) = &args.state {
@@ -245,7 +267,49 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
             }
         }
     }
-    out.flush().map_err(CliError::from)
+    out.flush().map_err(CliError::from)?;
+    let [skipped, passed, marked] = unread.counts;
+    if skipped + passed + marked > 0 {
+        eprintln!(
+            "ipwash: lines not an address: skipped {skipped}, PASSED UNWASHED {passed}, marked {marked}"
+        );
+    }
+    Ok(())
+}
+
+/// `map --on-error`: what happens to a line that is not an address.
+struct Unreadable {
+    policy: crate::text::OnError,
+    /// Skipped, passed, marked.
+    counts: [u64; 3],
+}
+
+impl Unreadable {
+    /// The line's address, or None when the line was handled by the policy.
+    fn addr(
+        &mut self,
+        n: u64,
+        line: &str,
+        out: &mut impl Write,
+    ) -> Result<Option<IpAddr>, CliError> {
+        use crate::text::OnError;
+        if let Some(a) = method::parse_addr(line) {
+            return Ok(Some(a));
+        }
+        match self.policy {
+            OnError::Fail => return Err(bad_line(n, line)),
+            OnError::Skip => self.counts[0] += 1,
+            OnError::Pass => {
+                self.counts[1] += 1;
+                writeln!(out, "{line}")?;
+            }
+            OnError::Mark => {
+                self.counts[2] += 1;
+                writeln!(out, "{}", crate::text::MARKER)?;
+            }
+        }
+        Ok(None)
+    }
 }
 
 fn bad_line(n: u64, line: &str) -> CliError {

@@ -28,4 +28,5 @@ pub mod signals;
 pub mod state;
 pub mod stats;
 pub mod synth;
+pub mod text;
 pub mod wash;

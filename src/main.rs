@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let res: Result<(), CliError> = match &args.command {
         Command::Wash(a) => ipwash::pipeline::run_wash(a),
         Command::Map(a) => cli::run_map(a),
+        Command::Text(a) => ipwash::text::run_text(a),
         Command::Keygen(a) => cli::run_keygen(a),
         Command::Bench(a) => ipwash::bench::run_bench(a),
         Command::Synth(a) => ipwash::synth::run_synth(a),

@@ -1,0 +1,517 @@
+//! Running `ipwash text`: inputs (files, `-`, gzip/xz through the capture
+//! opener), outputs (temporary name, renamed when complete), batches of
+//! whole lines, and the statistics.
+//!
+//! Stateless techniques wash batches of lines in parallel on a rayon pool
+//! of `--threads` workers and the batches are written in input order; a
+//! worker's output depends only on the lines and the key, so the output is
+//! byte-identical for every thread count. Stateful techniques (enumerate,
+//! prefix-map) wash on one worker in input order. When the input is a pipe
+//! (`tail -F log | ipwash text`), each read is washed and flushed at once,
+//! so lines are not held back.
+
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::capture::{self, CaptureError, Output};
+use crate::error::CliError;
+use crate::method::{self, Built};
+use crate::pipeline::{CompressArg, DEFAULT_CACHE_ENTRIES};
+use crate::wash::{KeepPrefix, Washer};
+
+use super::formats::{BatchFault, Spec, TextStats, Worker};
+use super::{Format, TextArgs};
+
+/// A washed batch: its output, the line `--on-error fail` stopped at, and
+/// its line count.
+type Washed = (Vec<u8>, Option<BatchFault>, u64);
+
+/// Bytes per batch of lines.
+pub const BATCH: usize = 256 * 1024;
+/// The longest line read (a longer one is an error: memory stays bounded).
+pub const MAX_LINE: usize = 16 << 20;
+
+/// Run `ipwash text`.
+pub fn run_text(args: &TextArgs) -> Result<(), CliError> {
+    // Stage 1: validate everything; nothing is written on a usage error.
+    let multi = args.inputs.len() > 1;
+    if args.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(CliError::usage("stdin (`-`) can be read only once"));
+    }
+    let out_is_stdout = args.output.as_os_str() == "-";
+    if multi && (out_is_stdout || !args.output.is_dir()) {
+        return Err(CliError::usage(
+            "several inputs need `-o DIR` naming an existing directory",
+        ));
+    }
+    if !multi && !out_is_stdout && args.output.is_dir() {
+        return Err(CliError::usage(format!(
+            "output {} is a directory; give a file name",
+            args.output.display()
+        )));
+    }
+    if args.state.is_some() && !args.method.method.stateful() {
+        return Err(CliError::usage(format!(
+            "--state: {} keeps no state",
+            args.method.method.name()
+        )));
+    }
+    if args.regex.is_some() && args.format != Format::Plain {
+        return Err(CliError::usage("--regex works with --format plain only"));
+    }
+    if !args.field.is_empty() && args.format == Format::Plain {
+        return Err(CliError::usage(
+            "--field needs --format csv, tsv, json or zeek (or use --regex)",
+        ));
+    }
+    if args.no_header && !matches!(args.format, Format::Csv | Format::Tsv) {
+        return Err(CliError::usage("--no-header is for --format csv or tsv"));
+    }
+    let regex = match &args.regex {
+        Some(r) => {
+            let re = regex::bytes::Regex::new(r)
+                .map_err(|e| CliError::usage(format!("--regex: {e}")))?;
+            if re.captures_len() < 2 {
+                return Err(CliError::usage(
+                    "--regex needs a capture group: group 1 is what is washed",
+                ));
+            }
+            Some(re)
+        }
+        None => None,
+    };
+    let keep = args
+        .keep
+        .iter()
+        .map(|k| KeepPrefix::parse(k).map_err(|e| CliError::usage(format!("--keep: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (technique, info) = match method::build(&args.method)? {
+        Built::Map {
+            technique, info, ..
+        } => (technique, info),
+        Built::Deterministic(_) | Built::NonDeterministic(_) => {
+            return Err(CliError::usage(format!(
+                "{} does not turn an address into an address of the same family; \
+                 `ipwash text` writes addresses back in place (use ipcrypt-pfx, or \
+                 `ipwash map` for one address per line)",
+                args.method.method.name()
+            )))
+        }
+    };
+    let mut washer = Washer::new(technique);
+    washer.info = info;
+    washer.keep = keep;
+    if let Some(p) = &args.state {
+        crate::state::load(p, &mut washer.technique, &args.method)?;
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 256);
+    let mut spec = Spec::new(args.format, args.field.clone(), regex, args.on_error);
+    if args.no_header {
+        spec.no_header().map_err(CliError::usage)?;
+    }
+    let mut run = TextRun::new(washer, threads, spec, args.no_header, args.compress)?;
+
+    // Stage 2: every input; a data error in one does not stop the others.
+    let mut first_err: Option<CliError> = None;
+    for input in &args.inputs {
+        let output = if multi {
+            let name = input
+                .file_name()
+                .ok_or_else(|| CliError::usage(format!("{}: no file name", input.display())))?;
+            args.output.join(name)
+        } else {
+            args.output.clone()
+        };
+        if let Err(e) = run.one(input, &output) {
+            if e.is_broken_pipe() || e.code == 2 {
+                return Err(e);
+            }
+            eprintln!("ipwash: {e}");
+            first_err.get_or_insert(CliError::data(""));
+        }
+    }
+    let stats = run.stats();
+    if let Some(p) = &args.state {
+        let w = run.into_washer();
+        crate::state::save(p, &w.technique, &args.method)?;
+    }
+    if !args.quiet || stats.passed > 0 {
+        eprint!("{}", stats.summary());
+    }
+    if let Some(p) = &args.stats_json {
+        crate::capture::write_replacing(p, stats.to_json().as_bytes())
+            .map_err(|e| CliError::usage(format!("--stats-json {}: {e}", p.display())))?;
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn display(p: &Path) -> String {
+    if p.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        p.display().to_string()
+    }
+}
+
+/// A text washing run: the workers, the pool and the format, used for
+/// every input in turn. Also the library entry point for benchmarks.
+pub struct TextRun {
+    workers: Vec<Mutex<Worker>>,
+    pool: Option<rayon::ThreadPool>,
+    spec: Spec,
+    no_header: bool,
+    compress: CompressArg,
+}
+
+impl TextRun {
+    /// Workers for `washer`: `threads` clones of a stateless one, or the
+    /// stateful one alone.
+    pub fn new(
+        washer: Washer,
+        threads: usize,
+        spec: Spec,
+        no_header: bool,
+        compress: CompressArg,
+    ) -> Result<Self, CliError> {
+        let mut workers = Vec::new();
+        if threads > 1 {
+            for _ in 1..threads {
+                match washer.try_clone() {
+                    Some(w) => workers.push(Mutex::new(Worker::new(w, DEFAULT_CACHE_ENTRIES))),
+                    None => break,
+                }
+            }
+        }
+        workers.insert(0, Mutex::new(Worker::new(washer, DEFAULT_CACHE_ENTRIES)));
+        let pool = if workers.len() > 1 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(workers.len())
+                    .build()
+                    .map_err(|e| CliError::data(format!("cannot start worker threads: {e}")))?,
+            )
+        } else {
+            None
+        };
+        Ok(TextRun {
+            workers,
+            pool,
+            spec,
+            no_header,
+            compress,
+        })
+    }
+
+    /// The counters of every worker together.
+    pub fn stats(&self) -> TextStats {
+        let mut s = TextStats::default();
+        for w in &self.workers {
+            if let Ok(w) = w.lock() {
+                s.merge(&w.stats);
+            }
+        }
+        s
+    }
+
+    /// The first worker's washer (the only one of a stateful technique).
+    pub fn into_washer(mut self) -> Washer {
+        let w = self.workers.swap_remove(0);
+        match w.into_inner() {
+            Ok(w) => w.washer,
+            Err(p) => p.into_inner().washer,
+        }
+    }
+
+    /// Wash one input into one output.
+    pub fn one(&mut self, input: &Path, output: &Path) -> Result<(), CliError> {
+        let name = display(input);
+        let reader: Box<dyn BufRead + Send> = match capture::open_input(input) {
+            Ok(i) => i.into_reader(),
+            Err(CaptureError::Empty) => Box::new(io::empty()),
+            Err(e) => return Err(CliError::data(format!("{name}: {e}"))),
+        };
+        // As for `wash`: the output's file name decides its wrapping.
+        let compression = crate::pipeline::output_compression(self.compress, output);
+        let live = input.as_os_str() == "-" && !stdin_is_file();
+        let mut out = Output::create(output, compression)
+            .map_err(|e| CliError::usage(format!("cannot create {}: {e}", display(output))))?;
+        let res = self.wash_stream(reader, &mut out, live, &name);
+        // After a data error the lines so far are a valid log: finish it.
+        let fin = out
+            .finish()
+            .map_err(|e| CliError::io(format!("writing {}", display(output)), e));
+        res?;
+        fin
+    }
+
+    /// Wash a decompressed stream into `out`. `live`: flush after every
+    /// read (a pipe). `name` is for messages.
+    pub fn wash_stream<'a>(
+        &mut self,
+        reader: Box<dyn BufRead + Send + 'a>,
+        out: &mut (dyn Write + Send),
+        live: bool,
+        name: &str,
+    ) -> Result<(), CliError> {
+        let mut lines = Lines::new(reader, live);
+        let read_err = |e: io::Error| CliError::data(format!("{name}: {e}"));
+        let write_err = |e: io::Error| CliError::io(format!("{name}: writing"), e);
+        let mut spec = self.spec.clone();
+        let mut line_base = 0u64;
+        // Headers, on the first worker, in order.
+        {
+            let w = self.workers[0].get_mut().map_err(|_| poisoned())?;
+            let mut buf = Vec::new();
+            if spec.wants_header() && !self.no_header {
+                if let Some(line) = lines.take_line().map_err(read_err)? {
+                    line_base += 1;
+                    let body = line.strip_suffix(b"\n").unwrap_or(&line);
+                    spec.header(body)
+                        .map_err(|m| CliError::data(format!("{name} line 1: {m}")))?;
+                    // The header is scanned too: an address there is washed.
+                    w.wash_text(&line, &mut buf);
+                    w.stats.lines_read += 1;
+                    w.stats.lines_written += 1;
+                }
+            }
+            if spec.format == Format::Zeek {
+                while let Some(line) = lines.take_line().map_err(read_err)? {
+                    if line.first() != Some(&b'#') {
+                        lines.unread(line);
+                        break;
+                    }
+                    line_base += 1;
+                    let body = line.strip_suffix(b"\n").unwrap_or(&line);
+                    spec.zeek_header(body)
+                        .map_err(|m| CliError::data(format!("{name} line {line_base}: {m}")))?;
+                    buf.extend_from_slice(&line);
+                    w.stats.lines_read += 1;
+                    w.stats.lines_written += 1;
+                }
+            }
+            out.write_all(&buf).map_err(write_err)?;
+        }
+        let report = |base: u64, f: BatchFault| {
+            CliError::data(format!(
+                "{name} line {}, byte {}: {}",
+                base + f.line + 1,
+                f.fault.offset,
+                f.fault.msg
+            ))
+        };
+        match &self.pool {
+            Some(pool) if !live => {
+                // Writing the previous group and reading the next overlap
+                // with washing the current one.
+                let group = self.workers.len() * 4;
+                let workers = &self.workers;
+                let spec = &spec;
+                let read_group = |lines: &mut Lines| -> Result<Vec<Vec<u8>>, CliError> {
+                    let mut batches = Vec::with_capacity(group);
+                    while batches.len() < group {
+                        match lines.next_batch(BATCH).map_err(read_err)? {
+                            Some(b) => batches.push(b),
+                            None => break,
+                        }
+                    }
+                    Ok(batches)
+                };
+                let mut cur = read_group(&mut lines)?;
+                let mut prev: Vec<Washed> = Vec::new();
+                while !cur.is_empty() || !prev.is_empty() {
+                    let (io, done) = pool.install(|| {
+                        rayon::join(
+                            || -> Result<Vec<Vec<u8>>, CliError> {
+                                for (o, f, n) in prev.drain(..) {
+                                    out.write_all(&o).map_err(write_err)?;
+                                    if let Some(f) = f {
+                                        return Err(report(line_base, f));
+                                    }
+                                    line_base += n;
+                                }
+                                read_group(&mut lines)
+                            },
+                            || -> Vec<Washed> {
+                                cur.par_iter()
+                                    .map(|b| {
+                                        let i = rayon::current_thread_index().unwrap_or(0)
+                                            % workers.len();
+                                        let mut o = Vec::with_capacity(b.len() + b.len() / 4);
+                                        let f = match workers[i].lock() {
+                                            Ok(mut w) => w.wash_batch(spec, b, &mut o),
+                                            Err(_) => None,
+                                        };
+                                        (o, f, memchr::memchr_iter(b'\n', b).count() as u64)
+                                    })
+                                    .collect()
+                            },
+                        )
+                    });
+                    cur = io?;
+                    prev = done;
+                }
+            }
+            _ => {
+                let w = self.workers[0].get_mut().map_err(|_| poisoned())?;
+                let mut o = Vec::with_capacity(BATCH + BATCH / 4);
+                let size = if live { 64 * 1024 } else { BATCH };
+                while let Some(b) = lines.next_batch(size).map_err(read_err)? {
+                    o.clear();
+                    let f = w.wash_batch(&spec, &b, &mut o);
+                    out.write_all(&o).map_err(write_err)?;
+                    if live {
+                        out.flush().map_err(write_err)?;
+                    }
+                    if let Some(f) = f {
+                        return Err(report(line_base, f));
+                    }
+                    line_base += memchr::memchr_iter(b'\n', &b).count() as u64;
+                }
+            }
+        }
+        out.flush().map_err(write_err)
+    }
+}
+
+fn poisoned() -> CliError {
+    CliError::data("internal: a worker panicked")
+}
+
+/// True when stdin is a regular file (redirected from a file), so it can
+/// be read in large batches rather than line-buffered.
+fn stdin_is_file() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let Ok(fd) = io::stdin().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        std::fs::File::from(fd)
+            .metadata()
+            .is_ok_and(|m| m.is_file())
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// Cuts a stream into batches of whole lines.
+struct Lines<'a> {
+    r: Box<dyn BufRead + Send + 'a>,
+    pending: Vec<u8>,
+    eof: bool,
+    live: bool,
+}
+
+impl<'a> Lines<'a> {
+    fn new(r: Box<dyn BufRead + Send + 'a>, live: bool) -> Self {
+        Lines {
+            r,
+            pending: Vec::new(),
+            eof: false,
+            live,
+        }
+    }
+
+    /// Read more into `pending`: once (live) or until `want` bytes.
+    fn fill(&mut self, want: usize) -> io::Result<()> {
+        let mut once = false;
+        while !self.eof && self.pending.len() < want && !(self.live && once) {
+            let old = self.pending.len();
+            let room = (want - old).max(64 * 1024);
+            self.pending.resize(old + room, 0);
+            let got = loop {
+                match self.r.read(&mut self.pending[old..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.pending.truncate(old);
+                        return Err(e);
+                    }
+                }
+            };
+            self.pending.truncate(old + got);
+            if got == 0 {
+                self.eof = true;
+            }
+            once = true;
+        }
+        Ok(())
+    }
+
+    fn too_long() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a line longer than {} MiB", MAX_LINE >> 20),
+        )
+    }
+
+    /// The next batch of whole lines, about `size` bytes; at the end the
+    /// last line may lack its newline. None at the end of input.
+    fn next_batch(&mut self, size: usize) -> io::Result<Option<Vec<u8>>> {
+        let mut want = size;
+        loop {
+            self.fill(want)?;
+            if let Some(p) = memchr::memrchr(b'\n', &self.pending) {
+                let rest = self.pending.split_off(p + 1);
+                return Ok(Some(std::mem::replace(&mut self.pending, rest)));
+            }
+            if self.eof {
+                if self.pending.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(std::mem::take(&mut self.pending)));
+            }
+            if self.pending.len() > MAX_LINE {
+                return Err(Self::too_long());
+            }
+            want = want.max(self.pending.len() * 2);
+        }
+    }
+
+    /// The next line with its newline (if any). None at the end of input.
+    fn take_line(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let mut want = 4096;
+        loop {
+            if let Some(p) = memchr::memchr(b'\n', &self.pending) {
+                let rest = self.pending.split_off(p + 1);
+                return Ok(Some(std::mem::replace(&mut self.pending, rest)));
+            }
+            if self.eof {
+                if self.pending.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(std::mem::take(&mut self.pending)));
+            }
+            if self.pending.len() > MAX_LINE {
+                return Err(Self::too_long());
+            }
+            self.fill(want)?;
+            want = want.max(self.pending.len() * 2);
+        }
+    }
+
+    /// Put a line taken with `take_line` back in front.
+    fn unread(&mut self, mut line: Vec<u8>) {
+        line.extend_from_slice(&self.pending);
+        self.pending = line;
+    }
+}
+
+/// Wash `input` (all of it in memory) with `run`: for tests and benches.
+pub fn wash_bytes(run: &mut TextRun, input: &[u8]) -> Result<Vec<u8>, CliError> {
+    let mut out = Vec::with_capacity(input.len() + input.len() / 4);
+    let r: Box<dyn BufRead + Send + '_> = Box::new(input);
+    run.wash_stream(r, &mut out, false, "<input>")?;
+    Ok(out)
+}

@@ -1,0 +1,625 @@
+//! The plain scanner: finds every IPv4 and IPv6 address in a line of text,
+//! in the forms logs write them, and reports each as a span of the line.
+//!
+//! The line is never parsed as a whole. The scanner looks for runs of the
+//! bytes an address can be made of (`0-9 a-f A-F . :`) around each `.` and
+//! `:` and decides what each run is, by the rules in the module
+//! documentation of [`crate::text`]. Every byte outside a reported span is
+//! left to the caller to copy unchanged.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
+
+/// What a span holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A whole address. `upper`: the IPv6 text had upper-case hex digits
+    /// and no lower-case ones (the replacement is written the same way).
+    Addr {
+        /// The address.
+        addr: IpAddr,
+        /// Upper-case IPv6 text.
+        upper: bool,
+    },
+    /// A network `a.b.c.0/nn`: the span covers the address part, the
+    /// `/nn` after it is left as it is.
+    Prefix {
+        /// Network address (host bits zero).
+        net: IpAddr,
+        /// Prefix length (less than the full length).
+        len: u8,
+        /// Upper-case IPv6 text.
+        upper: bool,
+    },
+    /// The labels of a reverse name under `in-addr.arpa` (`n` octets,
+    /// most significant last) or `ip6.arpa` (`n` nibbles); the span covers
+    /// the labels without the dot before the suffix. Fewer labels than a
+    /// whole address are a prefix of `8n` or `4n` bits.
+    Reverse {
+        /// The address or network the labels spell (missing parts zero).
+        net: IpAddr,
+        /// Octets (IPv4) or nibbles (IPv6) written.
+        n: u8,
+        /// Upper-case hex nibbles.
+        upper: bool,
+    },
+}
+
+/// One address found in a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Byte range in the line.
+    pub span: Range<usize>,
+    /// What it is.
+    pub kind: Kind,
+}
+
+#[inline]
+fn is_run(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b'.' || b == b':'
+}
+
+/// A byte that can be part of a DNS label in a log (RFC 2317 names use `/`).
+fn is_label(b: u8) -> bool {
+    is_word(b) || b == b'-' || b == b'/'
+}
+
+#[inline]
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Parse a dotted quad: four decimal parts of 1-3 digits, each at most 255.
+/// Leading zeros are accepted (some logs pad octets): they are read as
+/// decimal, never octal.
+pub fn parse_v4(t: &[u8]) -> Option<Ipv4Addr> {
+    let mut o = [0u8; 4];
+    let mut part = 0usize;
+    let mut val: u32 = 0;
+    let mut digits = 0;
+    for &b in t {
+        match b {
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits > 3 {
+                    return None;
+                }
+                val = val * 10 + u32::from(b - b'0');
+            }
+            b'.' => {
+                if digits == 0 || part >= 3 || val > 255 {
+                    return None;
+                }
+                o[part] = val as u8;
+                part += 1;
+                val = 0;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    if digits == 0 || part != 3 || val > 255 {
+        return None;
+    }
+    o[3] = val as u8;
+    Some(Ipv4Addr::from(o))
+}
+
+/// Parse an IPv6 address in any of RFC 4291's text forms (compressed, full,
+/// dotted IPv4 tail), either case. No zone, no brackets.
+pub fn parse_v6(t: &[u8]) -> Option<Ipv6Addr> {
+    if t.len() < 2 || t.len() > 45 {
+        return None;
+    }
+    // Cheap shape check first (times like `12:34:56.789` are common): no
+    // `::` needs seven colons, or six before a dotted tail.
+    let colons = t.iter().filter(|&&c| c == b':').count();
+    if !t.windows(2).any(|w| w == b"::") {
+        let dotted = t.contains(&b'.');
+        if !(colons == 7 && !dotted || colons == 6 && dotted) {
+            return None;
+        }
+    } else if colons > 8 {
+        return None;
+    }
+    std::str::from_utf8(t).ok()?.parse().ok()
+}
+
+fn upper_hex(t: &[u8]) -> bool {
+    t.iter().any(|b| (b'A'..=b'F').contains(b)) && !t.iter().any(|b| (b'a'..=b'f').contains(b))
+}
+
+/// A reusable scanner.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    found: Vec<Found>,
+}
+
+impl Scanner {
+    /// A scanner with an empty result list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Find the addresses in `line`, in order; the spans do not overlap.
+    pub fn scan(&mut self, line: &[u8]) -> &[Found] {
+        self.found.clear();
+        scan_into(line, &mut self.found);
+        &self.found
+    }
+}
+
+/// Find the addresses in `line` and append them to `out`, in order.
+pub fn scan_into(line: &[u8], out: &mut Vec<Found>) {
+    let mut i = 0;
+    while let Some(p) = memchr::memchr2(b'.', b':', &line[i..]) {
+        let p = i + p;
+        let mut s = p;
+        while s > i && is_run(line[s - 1]) {
+            s -= 1;
+        }
+        let mut e = p + 1;
+        while e < line.len() && is_run(line[e]) {
+            e += 1;
+        }
+        classify(line, s, e, out);
+        i = e;
+    }
+}
+
+fn starts_with_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len() && hay[..needle.len()].eq_ignore_ascii_case(needle)
+}
+
+/// Decide what the run `line[s..e]` holds.
+fn classify(line: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
+    let rest = &line[e..];
+    // Reverse names: the run ends with a dot and the suffix follows.
+    if line[e - 1] == b'.' {
+        if starts_with_ci(rest, b"in-addr.arpa") && suffix_ends(&rest[12..]) {
+            reverse_v4(line, s, e - 1, out);
+            return;
+        }
+        if starts_with_ci(rest, b"ip6.arpa") && suffix_ends(&rest[8..]) {
+            reverse_v6(line, s, e - 1, out);
+            return;
+        }
+    }
+    let mut a = s;
+    let mut b = e;
+    // A leading single colon is a separator (`client:1.2.3.4`); a leading
+    // dot makes the run part of a dotted word.
+    if line[a] == b'.' {
+        return;
+    }
+    if line[a] == b':' && !(b - a >= 2 && line[a + 1] == b':') {
+        a += 1;
+    }
+    // A run glued to a word on its left (`v1.2.3.4`, `std::`) is part of
+    // that word.
+    if a > 0 && is_word(line[a - 1]) {
+        return;
+    }
+    // Trailing dots (end of a sentence, a name) and a single trailing colon
+    // are separators.
+    while b > a && line[b - 1] == b'.' {
+        b -= 1;
+    }
+    if b > a && line[b - 1] == b':' && !(b - a >= 2 && line[b - 2] == b':') {
+        b -= 1;
+    }
+    if b <= a {
+        return;
+    }
+    // Glued to a word on its right (`1.2.3.4rc1`): not an address, unless
+    // separators were trimmed in between.
+    if b == e && e < line.len() && is_word(line[e]) {
+        return;
+    }
+    let t = &line[a..b];
+    if t.iter().all(|&c| c == b':') {
+        return;
+    }
+    if !t.contains(&b':') {
+        if let Some(v4) = parse_v4(t) {
+            push_addr(line, a, b, b == e, IpAddr::V4(v4), false, out);
+        }
+        return;
+    }
+    if let Some(v6) = parse_v6(t) {
+        push_v6(line, a, b, b == e, v6, out);
+        return;
+    }
+    // `address:port`: a trailing `:digits` after something that is an
+    // address on its own.
+    if let Some(c) = t.iter().rposition(|&c| c == b':') {
+        let port = &t[c + 1..];
+        if !port.is_empty() && port.len() <= 5 && port.iter().all(u8::is_ascii_digit) && c > 0 {
+            let head = &t[..c];
+            if let Some(v4) = parse_v4(head) {
+                push_addr(line, a, a + c, false, IpAddr::V4(v4), false, out);
+                return;
+            }
+            if head[head.len() - 1] != b':' {
+                if let Some(v6) = parse_v6(head) {
+                    push_v6(line, a, a + c, false, v6, out);
+                    return;
+                }
+            }
+        }
+    }
+    // Fallback, on the side of privacy: any colon-separated piece of the run
+    // that is a dotted quad is an IPv4 address (`dead:1.2.3.4`).
+    let mut p = a;
+    for piece in t.split(|&c| c == b':') {
+        if piece.contains(&b'.') {
+            if let Some(v4) = parse_v4(piece) {
+                out.push(Found {
+                    span: p..p + piece.len(),
+                    kind: Kind::Addr {
+                        addr: IpAddr::V4(v4),
+                        upper: false,
+                    },
+                });
+            }
+        }
+        p += piece.len() + 1;
+    }
+}
+
+/// True when a reverse-name suffix ends here (not followed by more of a label).
+fn suffix_ends(rest: &[u8]) -> bool {
+    rest.first().is_none_or(|&c| !(is_word(c) || c == b'-'))
+}
+
+fn push_v6(line: &[u8], a: usize, b: usize, may_prefix: bool, v6: Ipv6Addr, out: &mut Vec<Found>) {
+    let t = &line[a..b];
+    // IPv4-mapped with a dotted tail: the IPv4 part is an IPv4 address.
+    if let (Some(v4), Some(dot)) = (v6.to_ipv4_mapped(), t.iter().position(|&c| c == b'.')) {
+        let start = t[..dot]
+            .iter()
+            .rposition(|&c| c == b':')
+            .map_or(0, |c| c + 1);
+        push_addr(line, a + start, b, may_prefix, IpAddr::V4(v4), false, out);
+        return;
+    }
+    push_addr(line, a, b, may_prefix, IpAddr::V6(v6), upper_hex(t), out);
+}
+
+/// Push an address, or a prefix when `/nn` follows with host bits zero.
+fn push_addr(
+    line: &[u8],
+    a: usize,
+    b: usize,
+    may_prefix: bool,
+    addr: IpAddr,
+    upper: bool,
+    out: &mut Vec<Found>,
+) {
+    if may_prefix {
+        if let Some(len) = prefix_len(&line[b..], if addr.is_ipv4() { 32 } else { 128 }) {
+            let net = crate::wash::mask_ip(addr, len);
+            let full = if addr.is_ipv4() { 32 } else { 128 };
+            if net == addr && len < full {
+                out.push(Found {
+                    span: a..b,
+                    kind: Kind::Prefix { net, len, upper },
+                });
+                return;
+            }
+        }
+    }
+    out.push(Found {
+        span: a..b,
+        kind: Kind::Addr { addr, upper },
+    });
+}
+
+/// `/nn` at the start of `rest`, nn at most `max`, not followed by a word byte.
+fn prefix_len(rest: &[u8], max: u8) -> Option<u8> {
+    if rest.first() != Some(&b'/') {
+        return None;
+    }
+    let digits = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 3 {
+        return None;
+    }
+    if rest.get(1 + digits).is_some_and(|&c| is_word(c)) {
+        return None;
+    }
+    let v: u32 = std::str::from_utf8(&rest[1..1 + digits])
+        .ok()?
+        .parse()
+        .ok()?;
+    (v <= u32::from(max)).then_some(v as u8)
+}
+
+/// `line[s..end]` are the labels before `.in-addr.arpa`: take up to four
+/// decimal labels from the right.
+fn reverse_v4(line: &[u8], s: usize, end: usize, out: &mut Vec<Found>) {
+    let mut octets = [0u8; 4];
+    let mut n = 0usize;
+    let mut start = end;
+    let mut j = end;
+    while n < 4 && j > s {
+        let lab_end = j;
+        let mut k = j;
+        while k > s && line[k - 1].is_ascii_digit() {
+            k -= 1;
+        }
+        let lab = &line[k..lab_end];
+        if lab.is_empty() || lab.len() > 3 {
+            break;
+        }
+        // The label must stand alone: a dot, or the start of the name.
+        let alone = k == 0 || line[k - 1] == b'.' || !is_label(line[k - 1]);
+        if !alone {
+            break;
+        }
+        let v: u32 = lab.iter().fold(0, |v, &c| v * 10 + u32::from(c - b'0'));
+        if v > 255 {
+            break;
+        }
+        octets[n] = v as u8;
+        n += 1;
+        start = k;
+        if k > s && line[k - 1] == b'.' {
+            j = k - 1;
+        } else {
+            break;
+        }
+    }
+    if n == 0 {
+        return;
+    }
+    out.push(Found {
+        span: start..end,
+        kind: Kind::Reverse {
+            net: IpAddr::V4(Ipv4Addr::from(octets)),
+            n: n as u8,
+            upper: false,
+        },
+    });
+}
+
+/// `line[s..end]` are the labels before `.ip6.arpa`: take up to 32
+/// one-nibble labels from the right.
+fn reverse_v6(line: &[u8], s: usize, end: usize, out: &mut Vec<Found>) {
+    let mut v: u128 = 0;
+    let mut n = 0u32;
+    let mut start = end;
+    let mut j = end;
+    let mut upper = false;
+    let mut lower = false;
+    while n < 32 && j > s {
+        let c = line[j - 1];
+        let Some(d) = (c as char).to_digit(16) else {
+            break;
+        };
+        let k = j - 1;
+        let alone = k == 0 || line[k - 1] == b'.' || !is_label(line[k - 1]);
+        if !alone {
+            break;
+        }
+        upper |= c.is_ascii_uppercase();
+        lower |= c.is_ascii_lowercase();
+        v |= u128::from(d) << (124 - 4 * n);
+        n += 1;
+        start = k;
+        if k > s && line[k - 1] == b'.' {
+            j = k - 1;
+        } else {
+            break;
+        }
+    }
+    if n == 0 {
+        return;
+    }
+    out.push(Found {
+        span: start..end,
+        kind: Kind::Reverse {
+            net: IpAddr::V6(Ipv6Addr::from(v)),
+            n: n as u8,
+            upper: upper && !lower,
+        },
+    });
+}
+
+/// Write `a` the way the scanner reads it back: dotted quad, or RFC 5952
+/// IPv6 (upper case on request).
+pub fn write_addr(out: &mut Vec<u8>, a: IpAddr, upper: bool) {
+    use std::io::Write;
+    match a {
+        IpAddr::V4(v) => {
+            let o = v.octets();
+            for (i, x) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_dec(out, *x);
+            }
+        }
+        IpAddr::V6(v) => {
+            let start = out.len();
+            let _ = write!(out, "{v}");
+            if upper {
+                out[start..].make_ascii_uppercase();
+            }
+        }
+    }
+}
+
+fn push_dec(out: &mut Vec<u8>, x: u8) {
+    if x >= 100 {
+        out.push(b'0' + x / 100);
+    }
+    if x >= 10 {
+        out.push(b'0' + (x / 10) % 10);
+    }
+    out.push(b'0' + x % 10);
+}
+
+/// Write the labels of a reverse name for the first `n` octets / nibbles of
+/// `a`, least significant first, without the suffix.
+pub fn write_reverse(out: &mut Vec<u8>, a: IpAddr, n: u8, upper: bool) {
+    match a {
+        IpAddr::V4(v) => {
+            let o = v.octets();
+            for i in (0..usize::from(n.min(4))).rev() {
+                push_dec(out, o[i]);
+                if i > 0 {
+                    out.push(b'.');
+                }
+            }
+        }
+        IpAddr::V6(v) => {
+            let x = u128::from(v);
+            let digits: &[u8; 16] = if upper {
+                b"0123456789ABCDEF"
+            } else {
+                b"0123456789abcdef"
+            };
+            for i in (0..u32::from(n.min(32))).rev() {
+                out.push(digits[((x >> (124 - 4 * i)) & 15) as usize]);
+                if i > 0 {
+                    out.push(b'.');
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(line: &str) -> Vec<(String, Kind)> {
+        let mut s = Scanner::new();
+        s.scan(line.as_bytes())
+            .iter()
+            .map(|f| (line[f.span.clone()].to_string(), f.kind))
+            .collect()
+    }
+
+    fn texts(line: &str) -> Vec<String> {
+        spans(line).into_iter().map(|(t, _)| t).collect()
+    }
+
+    #[test]
+    fn forms() {
+        assert_eq!(
+            texts("from 192.0.2.1 to 198.51.100.2."),
+            ["192.0.2.1", "198.51.100.2"]
+        );
+        assert_eq!(texts("client 192.0.2.1#53210 (x)"), ["192.0.2.1"]);
+        assert_eq!(texts("peer=192.0.2.1:853,"), ["192.0.2.1"]);
+        assert_eq!(texts("[2001:db8::1]:53"), ["2001:db8::1"]);
+        assert_eq!(texts("fe80::1%eth0 up"), ["fe80::1"]);
+        assert_eq!(texts("X 2001:DB8::A:B Y"), ["2001:DB8::A:B"]);
+        assert_eq!(
+            texts("2001:0db8:0000:0000:0000:0000:0000:0001"),
+            ["2001:0db8:0000:0000:0000:0000:0000:0001"]
+        );
+        // Full form with a port: nine groups, unambiguous.
+        assert_eq!(texts("2001:db8:0:0:0:0:0:1:5353"), ["2001:db8:0:0:0:0:0:1"]);
+        // Ambiguous: compressed IPv6 then `:port`; the whole run is taken.
+        assert_eq!(texts("2001:db8::1:53"), ["2001:db8::1:53"]);
+        // Mapped: the IPv4 part alone.
+        assert_eq!(texts("::ffff:192.0.2.7 x"), ["192.0.2.7"]);
+        assert_eq!(texts("::FFFF:192.0.2.7"), ["192.0.2.7"]);
+        // NAT64 and other embedded forms: the whole IPv6 address.
+        assert_eq!(texts("64:ff9b::192.0.2.7"), ["64:ff9b::192.0.2.7"]);
+        assert_eq!(texts("client:192.0.2.1"), ["192.0.2.1"]);
+        assert_eq!(texts("dead:192.0.2.1:zz"), ["192.0.2.1"]);
+        assert_eq!(texts("(::1)"), ["::1"]);
+        assert_eq!(texts("fe80::/10"), ["fe80::"]);
+    }
+
+    #[test]
+    fn prefixes() {
+        let s = spans("net 10.1.0.0/16 and 10.1.2.3/16 and 2001:db8::/32");
+        assert_eq!(s.len(), 3);
+        assert!(matches!(s[0].1, Kind::Prefix { len: 16, .. }));
+        assert!(matches!(s[1].1, Kind::Addr { .. }));
+        assert!(matches!(s[2].1, Kind::Prefix { len: 32, .. }));
+        // Too long, or glued to a word: an address, the suffix left alone.
+        assert!(matches!(spans("10.0.0.0/33")[0].1, Kind::Addr { .. }));
+        assert!(matches!(spans("10.0.0.0/8x")[0].1, Kind::Addr { .. }));
+    }
+
+    #[test]
+    fn not_addresses() {
+        for t in [
+            "BIND 9.18.28-1~deb12u2-Debian",
+            "version 1.2.3.4.5 and 1.2.3.4.5.6",
+            "at 12:34:56 and 12:34:56.789 on 2026-12-01",
+            "serial 2026120101 ttl 3600",
+            "v1.2.3.4 1.2.3.4rc1 a1.2.3.4",
+            "mac 00:11:22:33:44:55 ok",
+            "std::vector foo::bar :: and :::",
+            "1.2.3.256 300.1.1.1 1.2.3 1.2..3.4",
+            "pi 3.14159 e 2.71828",
+            "ts=1300000000.123456",
+            "deadbeef cafe:babe",
+            "@0x7f8b2c00a000",
+        ] {
+            assert_eq!(spans(t), [], "{t}");
+        }
+    }
+
+    #[test]
+    fn reverse_names() {
+        let s = spans("query: 4.3.2.1.in-addr.arpa IN PTR");
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].0, "4.3.2.1");
+        assert_eq!(
+            s[0].1,
+            Kind::Reverse {
+                net: "1.2.3.4".parse().unwrap(),
+                n: 4,
+                upper: false
+            }
+        );
+        let s = spans("2.0.192.IN-ADDR.ARPA.");
+        assert_eq!(s[0].0, "2.0.192");
+        let name = "b.a.9.8.7.6.5.4.3.2.1.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa";
+        let s = spans(name);
+        assert_eq!(s[0].0, &name[..63]);
+        assert_eq!(
+            s[0].1,
+            Kind::Reverse {
+                net: "2001:db8::123:4567:89ab".parse().unwrap(),
+                n: 32,
+                upper: false
+            }
+        );
+        let s = spans("8.B.D.0.1.0.0.2.ip6.arpa");
+        assert_eq!(s[0].0, "8.B.D.0.1.0.0.2");
+        assert!(matches!(
+            s[0].1,
+            Kind::Reverse {
+                n: 8,
+                upper: true,
+                ..
+            }
+        ));
+        // RFC 2317 names: the labels that are octets.
+        let s = spans("1.0/25.2.0.192.in-addr.arpa");
+        assert_eq!(s[0].0, "2.0.192");
+        assert_eq!(spans("in-addr.arpa"), []);
+        // Not the suffix: a dotted quad before a name is still an address.
+        assert_eq!(texts("4.3.2.1.in-addr.arpanet"), ["4.3.2.1"]);
+        let mut o = Vec::new();
+        write_reverse(&mut o, "1.2.3.4".parse().unwrap(), 3, false);
+        assert_eq!(o, b"3.2.1");
+    }
+
+    #[test]
+    fn writes_back() {
+        let mut o = Vec::new();
+        write_addr(&mut o, "10.0.200.7".parse().unwrap(), false);
+        o.push(b' ');
+        write_addr(&mut o, "2001:db8::a".parse().unwrap(), true);
+        assert_eq!(o, b"10.0.200.7 2001:DB8::A");
+    }
+}
