@@ -65,12 +65,6 @@ impl Drop for Pending {
 /// remove them ([`remove_pending_temps`]). A rename happens under this lock.
 static LIVE_TEMPS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
-fn track(p: &Path) {
-    if let Ok(mut g) = LIVE_TEMPS.lock() {
-        g.push(p.to_path_buf());
-    }
-}
-
 fn untrack(p: &Path) {
     if let Ok(mut g) = LIVE_TEMPS.lock() {
         g.retain(|x| x != p);
@@ -126,8 +120,12 @@ impl Output {
             let f = OpenOptions::new().write(true).open(path)?;
             (Sink::File(BufWriter::with_capacity(READ_CHUNK, f)), None)
         } else {
+            // Created and listed under one lock, so a signal handler that
+            // removes the listed files never misses a new one.
+            let mut live = LIVE_TEMPS.lock().map_err(|_| io::Error::other("lock"))?;
             let (file, tmp) = create_temp(path)?;
-            track(&tmp);
+            live.push(tmp.clone());
+            drop(live);
             (
                 Sink::File(BufWriter::with_capacity(READ_CHUNK, file)),
                 Some(Pending {
