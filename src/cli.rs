@@ -45,7 +45,7 @@ pub enum Command {
 pub struct MapArgs {
     #[command(flatten)]
     pub method: MethodArgs,
-    /// Invert the mapping (reversible techniques only).
+    /// Invert the mapping (reversible techniques; enumerate and prefix-map from their --state table, read-only).
     #[arg(long)]
     pub reverse: bool,
     /// Load the mapping state of enumerate/prefix-map from FILE first and save it back after.
@@ -83,7 +83,9 @@ pub enum CryptopantType {
 
 /// Run `ipwash map`.
 pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
-    if args.reverse && !args.method.method.reversible() {
+    // enumerate and prefix-map go back through their saved table.
+    let from_table = args.reverse && args.method.method.stateful() && args.state.is_some();
+    if args.reverse && !args.method.method.reversible() && !from_table {
         return Err(CliError::usage(format!(
             "--reverse: {} is not reversible",
             args.method.method.name()
@@ -95,9 +97,17 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
             args.method.method.name()
         )));
     }
-    let built = method::build(&args.method)?;
     let stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    if from_table {
+        let (mut t, _) = crate::reverse::technique(&args.method, args.state.as_deref())?;
+        for_each_line(stdin, |n, line| {
+            let a = method::parse_addr(line).ok_or_else(|| bad_line(n, line))?;
+            writeln!(out, "{}", t.map(a)).map_err(CliError::from)
+        })?;
+        return out.flush().map_err(CliError::from);
+    }
+    let built = method::build(&args.method)?;
     match built {
         Built::Deterministic(d) => {
             for_each_line(stdin, |n, line| {
