@@ -59,7 +59,7 @@ pub enum Command {
 pub struct MapArgs {
     #[command(flatten)]
     pub method: MethodArgs,
-    /// Invert the mapping (reversible techniques only).
+    /// Invert the mapping (reversible techniques; enumerate and prefix-map from their --state table, read-only).
     #[arg(long)]
     pub reverse: bool,
     /// Load the mapping state of enumerate/prefix-map from FILE first and save it back after.
@@ -155,7 +155,9 @@ impl clap::ValueEnum for KeyFor {
 
 /// Run `ipwash map`.
 pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
-    if args.reverse && !args.method.method.reversible() {
+    // enumerate and prefix-map go back through their saved table.
+    let from_table = args.reverse && args.method.method.stateful() && args.state.is_some();
+    if args.reverse && !args.method.method.reversible() && !from_table {
         return Err(CliError::usage(format!(
             "--reverse: {} is not reversible",
             args.method.method.name()
@@ -167,13 +169,26 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
             args.method.method.name()
         )));
     }
-    let built = method::build(&args.method)?;
     let mut unread = Unreadable {
         policy: args.on_error,
         counts: [0; 3],
     };
     let stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    if from_table {
+        let (mut t, _) = crate::reverse::technique(&args.method, args.state.as_deref())?;
+        for_each_line(stdin, |n, line| {
+            let a = match unread.addr(n, line, &mut out)? {
+                Some(a) => a,
+                None => return Ok(()),
+            };
+            writeln!(out, "{}", t.map(a)).map_err(CliError::from)
+        })?;
+        out.flush().map_err(CliError::from)?;
+        unread.report();
+        return Ok(());
+    }
+    let built = method::build(&args.method)?;
     match built {
         Built::Deterministic(d) => {
             for_each_line(stdin, |n, line| {
@@ -268,12 +283,7 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
         }
     }
     out.flush().map_err(CliError::from)?;
-    let [skipped, passed, marked] = unread.counts;
-    if skipped + passed + marked > 0 {
-        eprintln!(
-            "ipwash: lines not an address: skipped {skipped}, PASSED UNWASHED {passed}, marked {marked}"
-        );
-    }
+    unread.report();
     Ok(())
 }
 
@@ -285,6 +295,16 @@ struct Unreadable {
 }
 
 impl Unreadable {
+    /// Say on stderr what the policy did, if anything.
+    fn report(&self) {
+        let [skipped, passed, marked] = self.counts;
+        if skipped + passed + marked > 0 {
+            eprintln!(
+                "ipwash: lines not an address: skipped {skipped}, PASSED UNWASHED {passed}, marked {marked}"
+            );
+        }
+    }
+
     /// The line's address, or None when the line was handled by the policy.
     fn addr(
         &mut self,

@@ -750,3 +750,35 @@ fn keygen_cryptopant_writes_a_key_file_in_its_format() {
         assert_eq!(back, b"192.0.2.1\n2001:db8::1\n");
     }
 }
+
+#[test]
+fn map_reverse_from_a_state_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    std::fs::write(
+        &key,
+        "1522178d33a4cf80130a5b1649907d10d8988f837979652762574c2d2a842202\n",
+    )
+    .unwrap();
+    let input = b"192.0.2.1\n192.0.2.77\n2001:db8::5\n10.1.2.3\n";
+    for (method, with_key) in [("prefix-map", true), ("enumerate", false)] {
+        let state = dir.path().join(format!("{method}.state"));
+        let mut a = vec![
+            "map",
+            "--method",
+            method,
+            "--state",
+            state.to_str().unwrap(),
+        ];
+        if with_key {
+            a.extend(["--key-file", key.to_str().unwrap()]);
+        }
+        let out = run_ok(&a, input);
+        assert_ne!(out, input);
+        let saved = std::fs::read(&state).unwrap();
+        a.push("--reverse");
+        assert_eq!(run_ok(&a, &out), input, "{method}");
+        // Read only: the table is unchanged.
+        assert_eq!(std::fs::read(&state).unwrap(), saved);
+    }
+}
