@@ -31,6 +31,11 @@ pub enum Command {
     Map(MapArgs),
     /// Write a fresh key for a technique, from the operating system's random generator.
     Keygen(KeygenArgs),
+    /// Fan-out: record where file K of a manifest first shows each address (for `state merge`).
+    Scan(crate::fanout::ScanArgs),
+    /// Mapping tables of enumerate/prefix-map: merge the parts of `scan`.
+    #[command(subcommand)]
+    State(crate::fanout::StateCommand),
     /// Measure every technique on this machine.
     Bench(crate::bench::BenchArgs),
     /// Write a synthetic DNS capture (for benchmarks and scale tests).

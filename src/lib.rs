@@ -15,6 +15,7 @@ pub mod cli;
 pub mod defrag;
 pub mod dns;
 pub mod error;
+pub mod fanout;
 pub mod method;
 pub mod packet;
 pub mod pipeline;

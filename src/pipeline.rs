@@ -91,6 +91,11 @@ pub struct WashArgs {
     /// so several runs share one mapping.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// With `--state`: apply the table as it is (built by `ipwash state
+    /// merge`), never add to it or save it; an address missing from it fails
+    /// that file (exit 1, nothing under the output's name).
+    #[arg(long, requires = "state")]
+    pub state_readonly: bool,
     /// Packets that cannot be parsed far enough to rewrite every address:
     /// `drop` (default) or `pass` — pass WRITES THEM UNCHANGED AND MAY LEAK ADDRESSES.
     #[arg(long, value_enum, default_value_t = Unparsed::Drop)]
@@ -199,9 +204,14 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         ScopeArg::Clients => Scope::Clients,
     };
     washer.keep = keep;
-    if let Some(p) = &args.state {
-        crate::state::load(p, &mut washer.technique, &args.method)?;
-    }
+    let frozen = match &args.state {
+        Some(_) if args.state_readonly => Some(crate::fanout::freeze(&mut washer, args)?),
+        Some(p) => {
+            crate::state::load(p, &mut washer.technique, &args.method)?;
+            None
+        }
+        None => None,
+    };
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -234,7 +244,13 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         } else {
             args.output.clone()
         };
-        if let Err(e) = wash_one(input, &output, &mut plan, &mut stats) {
+        let res = match (&frozen, &args.state) {
+            (Some(f), Some(p)) => {
+                crate::fanout::wash_one_readonly(input, &output, &mut plan, &mut stats, f, p)
+            }
+            _ => wash_one(input, &output, &mut plan, &mut stats),
+        };
+        if let Err(e) = res {
             if e.is_broken_pipe() || e.code == 2 {
                 return Err(e);
             }
@@ -243,7 +259,7 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
             first_err.get_or_insert(CliError::data(""));
         }
     }
-    if let Some(p) = &args.state {
+    if let (Some(p), None) = (&args.state, &frozen) {
         crate::state::save(p, &plan.washer.technique, &args.method)?;
     }
     if !args.quiet {

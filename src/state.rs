@@ -10,7 +10,8 @@
 //!
 //! Loading refuses a file made by another method, other options or another
 //! key, since mixing them would break the one-to-one mapping. Saving writes
-//! a temporary file and renames it over the old one.
+//! a temporary file (mode 0600: the table is as secret as a key) and renames
+//! it over the old one.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -124,7 +125,7 @@ pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliE
         Ok(w.into_inner()?)
     };
     encode()
-        .and_then(|bytes| Ok(crate::capture::write_replacing(path, &bytes)?))
+        .and_then(|bytes| Ok(crate::fanout::write_private(path, &bytes)?))
         .map_err(|e| CliError::data(format!("cannot save state file {}: {e}", path.display())))
 }
 
