@@ -140,7 +140,7 @@ pub fn plan_jobs(args: &WashArgs) -> Result<Vec<Job>, CliError> {
         ));
     }
     check_collisions(args, &jobs)?;
-    if let Some(p) = args.state.as_ref().filter(|_| !args.reverse) {
+    if let Some(p) = args.state.as_ref().filter(|_| !args.reverse && !args.state_readonly) {
         check_writable(p, "--state")?;
     }
     if let Some(p) = &args.stats_json {
@@ -381,7 +381,10 @@ pub fn run_jobs(args: &WashArgs, jobs: &[Job], plan: &mut Plan) -> Result<(), Cl
     // Outputs under -o DIR: the directory (and the mirrored tree) is made
     // now, after every check passed.
     // Washing back reads the state table and never writes it.
-    let state_out = args.state.clone().filter(|_| !args.reverse);
+    let state_out = args
+        .state
+        .clone()
+        .filter(|_| !args.reverse && !args.state_readonly);
     let sig = crate::signals::install(state_out.clone());
     if let (Some(state), Some(g)) = (&state_out, &sig) {
         let g = g.clone();
@@ -401,8 +404,17 @@ pub fn run_jobs(args: &WashArgs, jobs: &[Job], plan: &mut Plan) -> Result<(), Cl
     for job in jobs {
         let started = Instant::now();
         let mut st = Stats::default();
-        let res = make_parent(&job.output)
-            .and_then(|()| wash_one(&job.input, &job.output, plan, &mut st));
+        let res = make_parent(&job.output).and_then(|()| match plan.frozen.clone() {
+            Some((f, state)) => crate::fanout::wash_one_readonly(
+                &job.input,
+                &job.output,
+                plan,
+                &mut st,
+                &f,
+                &state,
+            ),
+            None => wash_one(&job.input, &job.output, plan, &mut st),
+        });
         progress.file_done(job, &st);
         let error = res.as_ref().err().map(|e| e.msg.clone());
         total.merge(&st);

@@ -37,6 +37,11 @@ pub enum Command {
     /// Write a fresh key for a technique, from the operating system's random generator.
     #[command(after_help = crate::manual::KEYGEN)]
     Keygen(KeygenArgs),
+    /// Fan-out: record where file K of a manifest first shows each address (for `state merge`).
+    Scan(crate::fanout::ScanArgs),
+    /// Mapping tables of enumerate/prefix-map: merge the parts of `scan`.
+    #[command(subcommand)]
+    State(crate::fanout::StateCommand),
     /// Measure every technique on this machine.
     #[command(after_help = crate::manual::BENCH)]
     Bench(crate::bench::BenchArgs),

@@ -19,6 +19,7 @@ pub mod dropped;
 pub mod dnstap;
 pub mod error;
 pub mod manual;
+pub mod fanout;
 pub mod method;
 pub mod packet;
 pub mod pipeline;

@@ -21,6 +21,8 @@ fn main() -> ExitCode {
         Command::Map(a) => cli::run_map(a),
         Command::Text(a) => ipwash::text::run_text(a),
         Command::Keygen(a) => cli::run_keygen(a),
+        Command::Scan(a) => ipwash::fanout::run_scan(a),
+        Command::State(a) => ipwash::fanout::run_state(a),
         Command::Bench(a) => ipwash::bench::run_bench(a),
         Command::Synth(a) => ipwash::synth::run_synth(a),
         Command::Bloom(a) => ipwash::bloomcli::run_bloom(a),

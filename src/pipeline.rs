@@ -103,6 +103,11 @@ pub struct WashArgs {
     /// so several runs share one mapping.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// With `--state`: apply the table as it is (built by `ipwash state
+    /// merge`), never add to it or save it; an address missing from it fails
+    /// that file (exit 1, nothing under the output's name).
+    #[arg(long, requires = "state")]
+    pub state_readonly: bool,
     /// Packets that cannot be parsed far enough to rewrite every address:
     /// `drop` (default) or `pass` — pass WRITES THEM UNCHANGED AND MAY LEAK ADDRESSES.
     #[arg(long, value_enum, default_value_t = Unparsed::Drop)]
@@ -171,6 +176,8 @@ pub struct Plan {
     pub before_commit: Option<CommitHook>,
     /// Outputs completed under their final name.
     pub outputs_written: u64,
+    /// `--state-readonly`: the frozen table and its file.
+    pub frozen: Option<(Arc<crate::fanout::Frozen>, PathBuf)>,
     /// `--dropped`: where dropped packets go.
     pub dropped: Option<Arc<Mutex<crate::dropped::DroppedWriter>>>,
 }
@@ -219,9 +226,16 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         ScopeArg::Clients => Scope::Clients,
     };
     washer.keep = keep;
-    if let Some(p) = args.state.as_ref().filter(|_| !args.reverse) {
-        crate::state::load(p, &mut washer.technique, &args.method)?;
-    }
+    let frozen = match &args.state {
+        Some(p) if args.state_readonly && !args.reverse => {
+            Some((crate::fanout::freeze(&mut washer, args)?, p.clone()))
+        }
+        Some(p) if !args.reverse => {
+            crate::state::load(p, &mut washer.technique, &args.method)?;
+            None
+        }
+        _ => None,
+    };
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -246,6 +260,7 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         before_commit: None,
         outputs_written: 0,
         dropped: None,
+        frozen,
     };
     if let Some(p) = &args.dropped {
         if p.as_os_str() == "-" || *p == args.output || args.inputs.contains(p) {
@@ -353,6 +368,7 @@ impl Plan {
             before_commit: None,
             outputs_written: 0,
             dropped: None,
+            frozen: None,
         }
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! Loading refuses a file made by another method, other options or another
 //! key, since mixing them would break the one-to-one mapping. Saving writes
-//! a temporary file and renames it over the old one.
+//! a temporary file (mode 0600: the table is as secret as a key) and renames
+//! it over the old one.
 
 use std::net::IpAddr;
 use std::path::Path;
