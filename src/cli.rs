@@ -38,6 +38,8 @@ pub enum Command {
     /// DNSBLOOM query summaries (RFC 8932 B.2.7): build, query, merge, info.
     #[command(subcommand)]
     Bloom(crate::bloomcli::BloomCommand),
+    /// Search a washed capture for every address of the original (exit 1 when any survives).
+    Audit(crate::audit::AuditArgs),
 }
 
 /// `ipwash map`.

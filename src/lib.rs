@@ -6,6 +6,7 @@
 //! holds the formats, the packet rewriting, DNS awareness, the pipeline and
 //! the command line.
 
+pub mod audit;
 pub mod bench;
 pub mod bloom;
 pub mod bloomcli;

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => ipwash::bench::run_bench(a),
         Command::Synth(a) => ipwash::synth::run_synth(a),
         Command::Bloom(a) => ipwash::bloomcli::run_bloom(a),
+        Command::Audit(a) => ipwash::audit::run_audit(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -110,6 +110,12 @@ pub struct WashArgs {
     /// C-DNS: keep the collection's free-text fields (filter, host-id, interfaces).
     #[arg(long)]
     pub keep_collection_info: bool,
+    /// pcapng: keep all metadata (interface names, descriptions, filters,
+    /// OS and hardware strings, packet hashes, decryption secrets, custom
+    /// and unknown blocks and options); by default only harmless metadata
+    /// is copied.
+    #[arg(long)]
+    pub keep_metadata: bool,
     /// Entries per family of the per-thread exact-address cache (0 disables
     /// it): 8 bytes each for IPv4, 32 for IPv6.
     #[arg(long, default_value_t = DEFAULT_CACHE_ENTRIES)]
@@ -212,6 +218,8 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         threads,
         reader: ReaderOptions {
             keep_comments: args.keep_comments,
+            keep_metadata: args.keep_metadata,
+            userappl: Some(args.method.method.name()),
             ..ReaderOptions::default()
         },
         cdns: crate::cdns::CdnsOptions {
@@ -816,13 +824,15 @@ fn wash_capture<R: Read + Send, W: Write + Send>(
         o.write_all(rd.header())
             .map_err(|e| CliError::io("output", e))?;
     }
-    match &plan.washer.technique {
+    let res = match &plan.washer.technique {
         // A live pipe takes the sequential path, which flushes the output
         // whenever the input would block; batches would hold packets back.
-        Technique::Stateless(_) if !live => wash_batched(rd, out, plan, stats, name),
-        Technique::Stateful(_) if !live => wash_prefetched(rd, out, plan, stats, name),
+        Technique::Stateless(_) if !live => wash_batched(&mut rd, out, plan, stats, name),
+        Technique::Stateful(_) if !live => wash_prefetched(&mut rd, out, plan, stats, name),
         _ => wash_sequential(&mut rd, out, plan, stats, name),
-    }
+    };
+    stats.add_options_removed(rd.metadata_removed());
+    res
 }
 
 /// One unit on its way out: its bytes, the packet's range in them, the
@@ -1107,7 +1117,7 @@ struct WriteSide<'a, W> {
 /// number of threads (batches are cut the same way every time). With one
 /// thread, that one worker does everything in turn.
 fn wash_batched<R: Read + Send, W: Write + Send>(
-    mut rd: CaptureReader<R>,
+    rd: &mut CaptureReader<R>,
     out: &Arc<Mutex<W>>,
     plan: &mut Plan,
     stats: &mut Stats,
@@ -1131,7 +1141,7 @@ fn wash_batched<R: Read + Send, W: Write + Send>(
         ));
     }
     let read = Mutex::new(ReadSide {
-        rd: &mut rd,
+        rd,
         next: 0,
         done: false,
         err: None,
@@ -1255,7 +1265,7 @@ fn fill_batch<R: Read>(rd: &mut CaptureReader<R>, batch: &mut Batch) -> Result<b
 /// by unit in input order (as the per-unit path, so that addresses washed
 /// at reassembly keep their place in the order of first appearance).
 fn wash_prefetched<R: Read + Send, W: Write>(
-    mut rd: CaptureReader<R>,
+    rd: &mut CaptureReader<R>,
     out: &Arc<Mutex<W>>,
     plan: &mut Plan,
     stats: &mut Stats,
@@ -1266,7 +1276,7 @@ fn wash_prefetched<R: Read + Send, W: Write>(
     std::thread::scope(|scope| {
         scope.spawn(move || loop {
             let mut b = back_rx.try_recv().unwrap_or_default();
-            let r = fill_batch(&mut rd, &mut b);
+            let r = fill_batch(rd, &mut b);
             let more = matches!(r, Ok(true));
             if tx.send((b, r)).is_err() || !more {
                 return;
