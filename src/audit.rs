@@ -896,6 +896,15 @@ impl Searcher {
             let (s, e) = (m.start(), m.start() + self.lens[i]);
             if text {
                 let before = s.checked_sub(1).and_then(|b| hay.get(b)).copied();
+                if form == Form::Reverse {
+                    // A reverse name ends in ".arpa": only its start can
+                    // extend a longer token.
+                    if before.is_some_and(token_byte) {
+                        continue;
+                    }
+                    f(s, id, form);
+                    continue;
+                }
                 let after = hay.get(e).copied();
                 // A dot after an address may end a sentence; a dot before
                 // or any other address character extends the token.
