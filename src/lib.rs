@@ -16,6 +16,7 @@ pub mod cli;
 pub mod defrag;
 pub mod dns;
 pub mod error;
+pub mod mac;
 pub mod method;
 pub mod packet;
 pub mod pipeline;

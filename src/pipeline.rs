@@ -116,6 +116,10 @@ pub struct WashArgs {
     /// is copied.
     #[arg(long)]
     pub keep_metadata: bool,
+    /// MAC addresses (Ethernet, Linux cooked, ARP, ICMPv6 ND, DHCP):
+    /// `wash` maps them with the technique, `keep` leaves them.
+    #[arg(long, value_enum, default_value_t = crate::mac::MacMode::Wash)]
+    pub mac: crate::mac::MacMode,
     /// Entries per family of the per-thread exact-address cache (0 disables
     /// it): 8 bytes each for IPv4, 32 for IPv6.
     #[arg(long, default_value_t = DEFAULT_CACHE_ENTRIES)]
@@ -205,6 +209,7 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         ScopeArg::Clients => Scope::Clients,
     };
     washer.keep = keep;
+    washer.mac = crate::mac::MacMap::build(&args.method, args.mac)?;
     if let Some(p) = &args.state {
         crate::state::load(p, &mut washer.technique, &args.method)?;
     }
@@ -744,8 +749,28 @@ fn wash_plain(pkt: &mut [u8], pl: &Plain, washer: &mut Washer, w: &mut Worker) -
     Outcome::Written(changed)
 }
 
-/// Wash one packet in place. `washer` decides scope/keep and maps.
+/// Wash one packet in place. `washer` decides scope/keep and maps; MAC
+/// addresses are washed after the IP addresses ([`crate::mac`]).
 pub fn wash_packet(
+    pkt: &mut [u8],
+    linktype: u32,
+    washer: &mut Washer,
+    w: &mut Worker,
+    unparsed: Unparsed,
+) -> Outcome {
+    match wash_packet_ip(pkt, linktype, washer, w, unparsed) {
+        Outcome::Written(c) => {
+            Outcome::Written(crate::mac::wash_link(pkt, linktype, &mut washer.mac) | c)
+        }
+        Outcome::Passed(r) => {
+            crate::mac::wash_link(pkt, linktype, &mut washer.mac);
+            Outcome::Passed(r)
+        }
+        o => o,
+    }
+}
+
+fn wash_packet_ip(
     pkt: &mut [u8],
     linktype: u32,
     washer: &mut Washer,
