@@ -239,12 +239,12 @@ pub fn wash_link(p: &mut [u8], linktype: u32, mac: &mut MacMap) -> bool {
         _ => return false,
     };
     match et {
-        0x0806 => {
-            // Ethernet/IPv4 ARP: sender and target hardware addresses.
-            if be16(p, l3) == Some(1) && p.get(l3 + 4) == Some(&6) && p.get(l3 + 5) == Some(&4) {
-                changed |= wash6(p, l3 + 8, mac).is_some();
-                changed |= wash6(p, l3 + 18, mac).is_some();
-            }
+        // Ethernet/IPv4 ARP: sender and target hardware addresses.
+        0x0806
+            if be16(p, l3) == Some(1) && p.get(l3 + 4) == Some(&6) && p.get(l3 + 5) == Some(&4) =>
+        {
+            changed |= wash6(p, l3 + 8, mac).is_some();
+            changed |= wash6(p, l3 + 18, mac).is_some();
         }
         0x0800 => changed |= ipv4(p, l3, mac),
         0x86dd => changed |= ipv6(p, l3, mac),
