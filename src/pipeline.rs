@@ -750,7 +750,8 @@ fn wash_plain(pkt: &mut [u8], pl: &Plain, washer: &mut Washer, w: &mut Worker) -
 }
 
 /// Wash one packet in place. `washer` decides scope/keep and maps; MAC
-/// addresses are washed after the IP addresses ([`crate::mac`]).
+/// addresses are washed after the IP addresses ([`crate::mac`]). A packet
+/// passed unparsed (`--unparsed pass`) is written unchanged, MACs included.
 pub fn wash_packet(
     pkt: &mut [u8],
     linktype: u32,
@@ -761,10 +762,6 @@ pub fn wash_packet(
     match wash_packet_ip(pkt, linktype, washer, w, unparsed) {
         Outcome::Written(c) => {
             Outcome::Written(crate::mac::wash_link(pkt, linktype, &mut washer.mac) | c)
-        }
-        Outcome::Passed(r) => {
-            crate::mac::wash_link(pkt, linktype, &mut washer.mac);
-            Outcome::Passed(r)
         }
         o => o,
     }
