@@ -57,6 +57,8 @@ pub enum Command {
     /// Print the man page (roff) of ipwash or of one subcommand to stdout.
     #[command(after_help = crate::manual::MAN)]
     Man(crate::manual::ManArgs),
+    /// Search a washed capture for every address of the original (exit 1 when any survives).
+    Audit(crate::audit::AuditArgs),
 }
 
 /// `ipwash map`.

@@ -7,6 +7,7 @@
 //! the command line.
 
 pub mod batch;
+pub mod audit;
 pub mod bench;
 pub mod bloom;
 pub mod bloomcli;
@@ -20,6 +21,7 @@ pub mod dnstap;
 pub mod error;
 pub mod manual;
 pub mod fanout;
+pub mod mac;
 pub mod method;
 pub mod packet;
 pub mod pipeline;

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Bloom(a) => ipwash::bloomcli::run_bloom(a),
         Command::Completions(a) => ipwash::manual::run_completions(a),
         Command::Man(a) => ipwash::manual::run_man(a),
+        Command::Audit(a) => ipwash::audit::run_audit(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -137,6 +137,16 @@ pub struct WashArgs {
     /// C-DNS: keep the collection's free-text fields (filter, host-id, interfaces).
     #[arg(long)]
     pub keep_collection_info: bool,
+    /// pcapng: keep all metadata (interface names, descriptions, filters,
+    /// OS and hardware strings, packet hashes, decryption secrets, custom
+    /// and unknown blocks and options); by default only harmless metadata
+    /// is copied.
+    #[arg(long)]
+    pub keep_metadata: bool,
+    /// MAC addresses (Ethernet, Linux cooked, ARP, ICMPv6 ND, DHCP):
+    /// `wash` maps them with the technique, `keep` leaves them.
+    #[arg(long, value_enum, default_value_t = crate::mac::MacMode::Wash)]
+    pub mac: crate::mac::MacMode,
     /// Entries per family of the per-thread exact-address cache (0 disables
     /// it, at most 4194304): 8 bytes each for IPv4, 32 for IPv6.
     #[arg(long, default_value_t = DEFAULT_CACHE_ENTRIES)]
@@ -226,6 +236,13 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         ScopeArg::Clients => Scope::Clients,
     };
     washer.keep = keep;
+    // Washing back inverts the keyed MAC permutation; truncated or
+    // enumerated MACs stay as they are.
+    washer.mac = if args.reverse {
+        crate::mac::MacMap::build_reverse(&args.method, args.mac)?
+    } else {
+        crate::mac::MacMap::build(&args.method, args.mac)?
+    };
     let frozen = match &args.state {
         Some(p) if args.state_readonly && !args.reverse => {
             Some((crate::fanout::freeze(&mut washer, args)?, p.clone()))
@@ -246,6 +263,8 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         threads,
         reader: ReaderOptions {
             keep_comments: args.keep_comments,
+            keep_metadata: args.keep_metadata,
+            userappl: Some(args.method.method.name()),
             ..ReaderOptions::default()
         },
         cdns: crate::cdns::CdnsOptions {
@@ -847,8 +866,25 @@ fn wash_plain(pkt: &mut [u8], pl: &Plain, washer: &mut Washer, w: &mut Worker) -
     Outcome::Written(changed)
 }
 
-/// Wash one packet in place. `washer` decides scope/keep and maps.
+/// Wash one packet in place. `washer` decides scope/keep and maps; MAC
+/// addresses are washed after the IP addresses ([`crate::mac`]). A packet
+/// passed unparsed (`--unparsed pass`) is written unchanged, MACs included.
 pub fn wash_packet(
+    pkt: &mut [u8],
+    linktype: u32,
+    washer: &mut Washer,
+    w: &mut Worker,
+    unparsed: Unparsed,
+) -> Outcome {
+    match wash_packet_ip(pkt, linktype, washer, w, unparsed) {
+        Outcome::Written(c) => {
+            Outcome::Written(crate::mac::wash_link(pkt, linktype, &mut washer.mac) | c)
+        }
+        o => o,
+    }
+}
+
+fn wash_packet_ip(
     pkt: &mut [u8],
     linktype: u32,
     washer: &mut Washer,
@@ -935,13 +971,15 @@ fn wash_capture<R: Read + Send, W: Write + Send>(
         o.write_all(rd.header())
             .map_err(|e| CliError::io("output", e))?;
     }
-    match &plan.washer.technique {
+    let res = match &plan.washer.technique {
         // A live pipe takes the sequential path, which flushes the output
         // whenever the input would block; batches would hold packets back.
-        Technique::Stateless(_) if !live => wash_batched(rd, out, plan, stats, name),
-        Technique::Stateful(_) if !live => wash_prefetched(rd, out, plan, stats, name),
+        Technique::Stateless(_) if !live => wash_batched(&mut rd, out, plan, stats, name),
+        Technique::Stateful(_) if !live => wash_prefetched(&mut rd, out, plan, stats, name),
         _ => wash_sequential(&mut rd, out, plan, stats, name),
-    }
+    };
+    stats.add_options_removed(rd.metadata_removed());
+    res
 }
 
 /// One unit on its way out: its bytes, the packet's range in them, the
@@ -1287,7 +1325,7 @@ struct WriteSide<'a, W> {
 /// number of threads (batches are cut the same way every time). With one
 /// thread, that one worker does everything in turn.
 fn wash_batched<R: Read + Send, W: Write + Send>(
-    mut rd: CaptureReader<R>,
+    rd: &mut CaptureReader<R>,
     out: &Arc<Mutex<W>>,
     plan: &mut Plan,
     stats: &mut Stats,
@@ -1312,7 +1350,7 @@ fn wash_batched<R: Read + Send, W: Write + Send>(
     }
     let sink = DropSink::for_plan(plan, rd.header());
     let read = Mutex::new(ReadSide {
-        rd: &mut rd,
+        rd,
         next: 0,
         done: false,
         err: None,
@@ -1436,7 +1474,7 @@ fn fill_batch<R: Read>(rd: &mut CaptureReader<R>, batch: &mut Batch) -> Result<b
 /// by unit in input order (as the per-unit path, so that addresses washed
 /// at reassembly keep their place in the order of first appearance).
 fn wash_prefetched<R: Read + Send, W: Write>(
-    mut rd: CaptureReader<R>,
+    rd: &mut CaptureReader<R>,
     out: &Arc<Mutex<W>>,
     plan: &mut Plan,
     stats: &mut Stats,
@@ -1448,7 +1486,7 @@ fn wash_prefetched<R: Read + Send, W: Write>(
     std::thread::scope(|scope| {
         scope.spawn(move || loop {
             let mut b = back_rx.try_recv().unwrap_or_default();
-            let r = fill_batch(&mut rd, &mut b);
+            let r = fill_batch(rd, &mut b);
             let more = matches!(r, Ok(true));
             if tx.send((b, r)).is_err() || !more {
                 return;

@@ -169,9 +169,9 @@ pub fn technique(
 
 /// The note printed once by a reverse run.
 pub const NOTE: &str =
-    "ipwash: --reverse restores addresses (and their checksums) only; what the wash \
-removed (pcapng comments and options, removed blocks, C-DNS collection text and anonymisation \
-marks, dropped packets) cannot come back\n";
+    "ipwash: --reverse restores addresses (and their checksums) and MAC addresses \
+(keyed methods) only; what the wash removed (pcapng comments and options, removed blocks, \
+C-DNS collection text and anonymisation marks, dropped packets) cannot come back\n";
 
 #[cfg(test)]
 mod tests {

@@ -88,6 +88,8 @@ pub struct Stats {
     pub passed: BTreeMap<&'static str, u64>,
     /// Non-packet blocks removed (e.g. name resolution), by kind.
     pub blocks_removed: BTreeMap<&'static str, u64>,
+    /// pcapng options removed (comments, names, filters, hashes), by name.
+    pub options_removed: BTreeMap<&'static str, u64>,
     /// Distinct input addresses seen in address fields.
     pub distinct: DistinctCounter,
     /// C-DNS: blocks and address-table entries handled.
@@ -115,6 +117,13 @@ impl Stats {
         *self.blocks_removed.entry(r).or_default() += 1;
     }
 
+    /// Count removed pcapng options.
+    pub fn add_options_removed(&mut self, o: &BTreeMap<&'static str, u64>) {
+        for (k, v) in o {
+            *self.options_removed.entry(k).or_default() += v;
+        }
+    }
+
     /// Add another worker's counters.
     pub fn merge(&mut self, o: &Stats) {
         self.read += o.read;
@@ -130,6 +139,7 @@ impl Stats {
         for (k, v) in &o.blocks_removed {
             *self.blocks_removed.entry(k).or_default() += v;
         }
+        self.add_options_removed(&o.options_removed);
         self.distinct.merge(&o.distinct);
         self.cdns_blocks += o.cdns_blocks;
         self.cdns_addresses += o.cdns_addresses;
@@ -199,6 +209,14 @@ impl Stats {
                 .collect();
             s.push_str(&format!("; blocks removed ({})", parts.join(", ")));
         }
+        if !self.options_removed.is_empty() {
+            let parts: Vec<String> = self
+                .options_removed
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            s.push_str(&format!("; options removed ({})", parts.join(", ")));
+        }
         s.push('\n');
         s
     }
@@ -221,6 +239,7 @@ impl Stats {
             "passed_unwashed_by_reason": self.passed,
             "blocks_copied": self.blocks,
             "blocks_removed": self.blocks_removed,
+            "options_removed": self.options_removed,
             "distinct_addresses_estimate": self.distinct.estimate(),
             "cdns_blocks": self.cdns_blocks,
             "cdns_addresses_rewritten": self.cdns_addresses,

@@ -209,6 +209,9 @@ pub struct Washer {
     pub scope: Scope,
     /// Networks left unchanged.
     pub keep: Vec<KeepPrefix>,
+    /// How MAC addresses are mapped (kept unless set; the command line
+    /// washes them by default).
+    pub mac: crate::mac::MacMap,
 }
 
 impl Washer {
@@ -219,6 +222,7 @@ impl Washer {
             info: TechniqueInfo::default(),
             scope: Scope::All,
             keep: Vec::new(),
+            mac: crate::mac::MacMap::Keep,
         }
     }
 
@@ -231,6 +235,7 @@ impl Washer {
                 info: self.info.clone(),
                 scope: self.scope,
                 keep: self.keep.clone(),
+                mac: self.mac.try_clone()?,
             }),
             Technique::Stateful(_) => None,
         }

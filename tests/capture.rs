@@ -17,11 +17,22 @@ const KEEP_ALL: ReaderOptions = ReaderOptions {
     keep_comments: true,
     keep_nrb: true,
     keep_interface_addresses: true,
+    keep_metadata: true,
+    userappl: None,
 };
 const DEFAULT: ReaderOptions = ReaderOptions {
     keep_comments: false,
     keep_nrb: false,
     keep_interface_addresses: false,
+    keep_metadata: false,
+    userappl: None,
+};
+/// The default for comments, name resolution and interface addresses, with
+/// the other metadata kept (the allow-list has its own tests in
+/// tests/metadata.rs).
+const META: ReaderOptions = ReaderOptions {
+    keep_metadata: true,
+    ..DEFAULT
 };
 
 /// What one pass of "read every unit, write header + kept units" gives.
@@ -368,7 +379,7 @@ fn pcapng_sections_interfaces_and_timestamps() {
 #[test]
 fn pcapng_default_strips_comments_and_drops_nrb() {
     let f = two_sections();
-    let got = pass(&f, DEFAULT).unwrap();
+    let got = pass(&f, META).unwrap();
     assert!(got.err.is_none());
     assert_eq!(got.dropped, 1);
     assert_eq!(got.packets.len(), 4);
@@ -433,9 +444,9 @@ fn pcapng_non_copyable_custom_block_is_dropped() {
     let most = ReaderOptions {
         keep_comments: true,
         keep_nrb: true,
-        ..DEFAULT
+        ..META
     };
-    for opts in [DEFAULT, most] {
+    for opts in [META, most] {
         let got = pass(&f, opts).unwrap();
         assert_eq!(got.dropped, 1);
         let mut want = LE.shb(-1, &[]);
@@ -522,7 +533,7 @@ fn pcapng_interface_addresses_are_stripped_unless_kept() {
             let opts = ReaderOptions {
                 keep_comments,
                 keep_interface_addresses,
-                ..DEFAULT
+                ..META
             };
             let got = pass(&f, opts).unwrap();
             assert!(got.err.is_none(), "{opts:?}: {:?}", got.err);
@@ -544,9 +555,9 @@ fn pcapng_interface_addresses_are_stripped_unless_kept() {
         f,
         "keep-all is byte-identical"
     );
-    let def = pass(&f, DEFAULT).unwrap().out;
+    let def = pass(&f, META).unwrap().out;
     assert_eq!(count_with_pcap_parser(&def), 4);
-    assert_eq!(pass(&def, DEFAULT).unwrap().out, def, "idempotent");
+    assert_eq!(pass(&def, META).unwrap().out, def, "idempotent");
     // Section lengths are cleared as soon as anything may be cut.
     let only_addr = ReaderOptions {
         keep_interface_addresses: false,
@@ -614,7 +625,7 @@ fn pcapng_stripped_interfaces_read_in_tshark() {
         return;
     };
     let output = dir.path().join("out.pcapng");
-    std::fs::write(&output, pass(&f, DEFAULT).unwrap().out).unwrap();
+    std::fs::write(&output, pass(&f, META).unwrap().out).unwrap();
     let after = tshark_frames(&output).unwrap();
     assert_eq!(after, before, "same frames on the same named interfaces");
     assert_eq!(after, "1\teth0\n2\tlo\n3\teth0\n4\tlo\n");

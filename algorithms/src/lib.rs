@@ -24,6 +24,7 @@ pub mod ipcrypt_nd;
 pub mod ipcrypt_pfx;
 pub mod key;
 pub mod pass;
+pub mod macperm;
 pub mod prefix_map;
 pub mod truncate;
 pub mod tsa;

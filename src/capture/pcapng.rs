@@ -1,5 +1,6 @@
-//! pcapng block helpers: byte-order reads, option walking, option stripping
-//! (comments, interface addresses) and timestamp conversion. All of them take a whole block (header to
+//! pcapng block helpers: byte-order reads, option walking, option filtering
+//! (metadata by allow-list, comments, interface addresses) and timestamp
+//! conversion. All of them take a whole block (header to
 //! trailing length) and never index past it: on bad bytes they return a
 //! neutral value and the caller decides.
 
@@ -16,6 +17,8 @@ pub(crate) const EPB: u32 = 6;
 pub(crate) const DSB: u32 = 0x0A;
 /// Custom Block that must not be copied when a file is rewritten.
 pub(crate) const CB_NOCOPY: u32 = 0x4000_0BAD;
+/// Custom Block that may be copied.
+pub(crate) const CB_COPY: u32 = 0x0000_0BAD;
 
 const OPT_ENDOFOPT: u16 = 0;
 pub(crate) const OPT_COMMENT: u16 = 1;
@@ -152,19 +155,33 @@ pub(crate) fn nrb_options_start(block: &[u8], big: bool) -> Option<usize> {
 }
 
 /// Remove every option whose code is in `codes` from the options that start
-/// at `opt_start`, compacting the block in place and fixing both length
-/// fields. Returns the new total length (the old one when nothing changed,
-/// so a block without such options stays byte-identical). With `codes`
-/// empty the block is not even walked.
+/// at `opt_start` (see [`filter_options`]). With `codes` empty the block is
+/// not even walked.
+pub(crate) fn strip_options(block: &mut [u8], opt_start: usize, big: bool, codes: &[u16]) -> usize {
+    if codes.is_empty() {
+        return block.len();
+    }
+    filter_options(block, opt_start, big, |c| !codes.contains(&c), |_| {})
+}
+
+/// Keep only the options that start at `opt_start` whose code `keep`
+/// accepts, compacting the block in place and fixing both length fields;
+/// `removed` is called with the code of every option taken out. Returns the
+/// new total length (the old one when nothing changed, so a block without
+/// such options stays byte-identical).
 ///
 /// An options area that does not parse cannot be searched for the options
-/// to remove, so it is cut off from the first bad option on: losing
-/// metadata is better than passing on a comment or an address.
-pub(crate) fn strip_options(block: &mut [u8], opt_start: usize, big: bool, codes: &[u16]) -> usize {
+/// to remove, so it is cut off from the first bad option on (reported as
+/// code `0xffff`): losing metadata is better than passing on a comment or
+/// an address.
+pub(crate) fn filter_options(
+    block: &mut [u8],
+    opt_start: usize,
+    big: bool,
+    keep: impl Fn(u16) -> bool,
+    mut removed: impl FnMut(u16),
+) -> usize {
     let total = block.len();
-    if codes.is_empty() {
-        return total;
-    }
     let Some(end) = total.checked_sub(4) else {
         return total;
     };
@@ -178,6 +195,7 @@ pub(crate) fn strip_options(block: &mut [u8], opt_start: usize, big: bool, codes
     while r < end {
         if r + 4 > end {
             changed = true;
+            removed(0xffff);
             break;
         }
         let code = u16_at(block, r, big);
@@ -188,12 +206,14 @@ pub(crate) fn strip_options(block: &mut [u8], opt_start: usize, big: bool, codes
         }
         if r + 4 + len > end {
             changed = true;
+            removed(0xffff);
             break;
         }
         // The last option may lack its padding; never step past the end.
         let next = (r + 4 + pad4(len)).min(end);
-        if codes.contains(&code) {
+        if !keep(code) {
             changed = true;
+            removed(code);
         } else {
             if w != r {
                 block.copy_within(r..next, w);
@@ -224,6 +244,110 @@ pub(crate) fn strip_options(block: &mut [u8], opt_start: usize, big: bool, codes
     put_u32(block, 4, n, big);
     put_u32(block, w, n, big);
     new_total
+}
+
+/// Option codes of the Section Header Block.
+pub(crate) const SHB_HARDWARE: u16 = 2;
+pub(crate) const SHB_OS: u16 = 3;
+pub(crate) const SHB_USERAPPL: u16 = 4;
+
+/// The metadata options known to be harmless, copied by default: timestamp
+/// resolution and offset and FCS length (IDB), packet flags and drop count
+/// (EPB, obsolete PB), and the interface statistics (ISB: start and end
+/// times, received, dropped, accepted and delivered counters). Everything
+/// else (names, descriptions, filters, hardware and OS strings, hashes,
+/// custom and unknown options) is metadata to drop. Comments and interface
+/// addresses have their own switches and are not listed.
+pub(crate) fn harmless_option(btype: u32, code: u16) -> bool {
+    match btype {
+        IDB => matches!(code, IF_TSRESOL | IF_FCSLEN | IF_TSOFFSET),
+        EPB | PB => matches!(code, EPB_FLAGS | EPB_DROPCOUNT),
+        ISB => (2..=8).contains(&code),
+        _ => false,
+    }
+}
+
+const IF_FCSLEN: u16 = 13;
+const EPB_FLAGS: u16 = 2;
+const EPB_DROPCOUNT: u16 = 4;
+
+/// A stable name for an option removed from a block, for statistics.
+pub(crate) fn option_name(btype: u32, code: u16) -> &'static str {
+    match (btype, code) {
+        (_, OPT_COMMENT) => "opt_comment",
+        (_, 0xffff) => "malformed_options",
+        (_, 2988 | 2989 | 19372 | 19373) => "custom_option",
+        (SHB, SHB_HARDWARE) => "shb_hardware",
+        (SHB, SHB_OS) => "shb_os",
+        (SHB, SHB_USERAPPL) => "shb_userappl",
+        (IDB, 2) => "if_name",
+        (IDB, 3) => "if_description",
+        (IDB, 4) => "if_IPv4addr",
+        (IDB, 5) => "if_IPv6addr",
+        (IDB, 6) => "if_MACaddr",
+        (IDB, 7) => "if_EUIaddr",
+        (IDB, 8) => "if_speed",
+        (IDB, 10) => "if_tzone",
+        (IDB, 11) => "if_filter",
+        (IDB, 12) => "if_os",
+        (IDB, 15) => "if_hardware",
+        (IDB, 16) => "if_txspeed",
+        (IDB, 17) => "if_rxspeed",
+        (IDB, 18) => "if_iana_tzname",
+        (EPB | PB, 3) => "epb_hash",
+        (EPB, 5) => "epb_packetid",
+        (EPB, 6) => "epb_queue",
+        (EPB, 7) => "epb_verdict",
+        (EPB, 8) => "epb_processid_threadid",
+        (NRB, _) => "nrb_option",
+        _ => "unknown_option",
+    }
+}
+
+/// The `shb_userappl` option (code 4) naming ipwash and the technique, in
+/// the section's byte order, padded.
+pub(crate) fn userappl_option(method: &str, big: bool) -> Vec<u8> {
+    let text = format!("ipwash {} (--method {method})", env!("CARGO_PKG_VERSION"));
+    let len = u16::try_from(text.len()).unwrap_or(0);
+    let mut v = Vec::with_capacity(4 + pad4(text.len()));
+    let (c, l) = if big {
+        (SHB_USERAPPL.to_be_bytes(), len.to_be_bytes())
+    } else {
+        (SHB_USERAPPL.to_le_bytes(), len.to_le_bytes())
+    };
+    v.extend(c);
+    v.extend(l);
+    v.extend(text.as_bytes().get(..usize::from(len)).unwrap_or_default());
+    v.resize(4 + pad4(usize::from(len)), 0);
+    v
+}
+
+/// Append `opt` (one whole option) to the options of `block` (a whole
+/// block whose options start at `opt_start`), before its end-of-options
+/// marker, fixing both length fields. The block must have been through
+/// [`filter_options`] (so its options parse).
+pub(crate) fn append_option(block: &mut Vec<u8>, opt_start: usize, big: bool, opt: &[u8]) {
+    let Some(end) = block.len().checked_sub(4) else {
+        return;
+    };
+    // Find the end of the last option (before any end-of-options marker).
+    let mut p = opt_start.min(end);
+    while p + 4 <= end {
+        let code = u16_at(block, p, big);
+        let len = usize::from(u16_at(block, p + 2, big));
+        if code == OPT_ENDOFOPT || p + 4 + len > end {
+            break;
+        }
+        p = (p + 4 + pad4(len)).min(end);
+    }
+    block.truncate(p);
+    block.extend_from_slice(opt);
+    block.extend_from_slice(&[0, 0, 0, 0]);
+    let total = block.len() + 4;
+    let n = u32::try_from(total).unwrap_or(0);
+    block.extend_from_slice(&[0, 0, 0, 0]);
+    put_u32(block, 4, n, big);
+    put_u32(block, total - 4, n, big);
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! header; pcapng decides the byte order again at every Section Header Block,
 //! as the format allows each section its own.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::ops::Range;
 
@@ -27,10 +28,11 @@ pub const MAX_PCAPNG_BLOCK: usize = 16 * 1024 * 1024;
 /// Every flag defaults to `false`, i.e. to removing the metadata: a new kind
 /// of leak is closed unless the caller opts in. The flags are independent.
 ///
-/// Unless all are set, every pcapng Section Header Block gets its section
-/// length set to -1 ("not given"), because a shorter section would make a
-/// declared length wrong. With all set, blocks come out byte-identical;
-/// otherwise Custom Blocks marked "do not copy" (0x40000BAD) are dropped.
+/// Unless all are set (and `userappl` is None), every pcapng Section Header
+/// Block gets its section length set to -1 ("not given"), because a
+/// shorter section would make a declared length wrong. With all set,
+/// blocks come out byte-identical; otherwise Custom Blocks marked "do not
+/// copy" (0x40000BAD) are dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReaderOptions {
     /// Keep `opt_comment` options in pcapng blocks (default: strip them).
@@ -41,6 +43,20 @@ pub struct ReaderOptions {
     /// Description Blocks: options `if_IPv4addr`, `if_IPv6addr`,
     /// `if_MACaddr`, `if_EUIaddr` (default: strip them).
     pub keep_interface_addresses: bool,
+    /// Keep every other pcapng block and option as it is (default: copy
+    /// metadata by allow-list). By default only the options known to be
+    /// harmless are copied: timestamp resolution and offset and FCS length
+    /// (IDB), packet flags and drop count (EPB), the interface statistics
+    /// (ISB); interface names, descriptions, filters, OS and hardware
+    /// strings, packet hashes, Decryption Secrets Blocks, custom blocks
+    /// and unknown blocks and options are removed and counted
+    /// ([`CaptureReader::metadata_removed`]).
+    pub keep_metadata: bool,
+    /// Mark every Section Header Block as written by ipwash: its
+    /// `shb_userappl` becomes "ipwash VERSION (--method NAME)" with this
+    /// technique name (default: none, and the original is removed unless
+    /// `keep_metadata`).
+    pub userappl: Option<&'static str>,
 }
 
 impl ReaderOptions {
@@ -49,20 +65,14 @@ impl ReaderOptions {
         keep_comments: true,
         keep_nrb: true,
         keep_interface_addresses: true,
+        keep_metadata: true,
+        userappl: None,
     };
 
     fn keeps_all(self) -> bool {
         self == Self::KEEP_ALL
     }
 }
-
-/// Option codes removed from an Interface Description Block.
-const IDB_STRIP_COMMENTS: [u16; 1] = [ng::OPT_COMMENT];
-const IDB_STRIP_ADDRESSES: [u16; 4] = ng::IF_ADDRESS_OPTIONS;
-const IDB_STRIP_BOTH: [u16; 5] = {
-    let a = ng::IF_ADDRESS_OPTIONS;
-    [ng::OPT_COMMENT, a[0], a[1], a[2], a[3]]
-};
 
 /// Facts about a packet record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +137,9 @@ struct Found {
     len: usize,
     packet: Option<PacketInfo>,
     dropped: Option<&'static str>,
+    /// The unit's bytes were rebuilt in [`CaptureReader::side`] (a block
+    /// that grew) instead of lying in the buffer.
+    side: bool,
 }
 
 /// Streaming reader for classic pcap and pcapng.
@@ -145,6 +158,10 @@ pub struct CaptureReader<R> {
     header: Vec<u8>,
     format: Format,
     done: bool,
+    /// A rebuilt block that no longer fits in its place in `buf`.
+    side: Vec<u8>,
+    /// Metadata removed so far, by kind (options and blocks).
+    removed: BTreeMap<&'static str, u64>,
 }
 
 impl<R> std::fmt::Debug for CaptureReader<R> {
@@ -183,6 +200,8 @@ impl<R: Read> CaptureReader<R> {
                 interfaces: Vec::new(),
             },
             done: false,
+            side: Vec::new(),
+            removed: BTreeMap::new(),
         };
         let have = r.fill(PCAP_HEADER_LEN).map_err(|source| CaptureError::Io {
             offset: 0,
@@ -257,6 +276,14 @@ impl<R: Read> CaptureReader<R> {
         matches!(self.format, Format::Pcapng { .. })
     }
 
+    /// pcapng options removed so far, by name (`if_filter`, `epb_hash`,
+    /// `opt_comment`, ...). Removed blocks are reported per unit
+    /// ([`Unit::dropped`]: `decryption_secrets`, `custom`, `unknown_block`,
+    /// `nrb`, ...).
+    pub fn metadata_removed(&self) -> &BTreeMap<&'static str, u64> {
+        &self.removed
+    }
+
     /// Packets handed out so far.
     pub fn packets_read(&self) -> u64 {
         self.packets
@@ -290,10 +317,13 @@ impl<R: Read> CaptureReader<R> {
                 return Err(e);
             }
         };
-        let data = self
-            .buf
-            .get_mut(found.start..found.start + found.len)
-            .unwrap_or_default();
+        let data = if found.side {
+            &mut self.side[..]
+        } else {
+            self.buf
+                .get_mut(found.start..found.start + found.len)
+                .unwrap_or_default()
+        };
         Ok(Some(Unit {
             data,
             packet: found.packet,
@@ -491,6 +521,7 @@ impl<R: Read> CaptureReader<R> {
             len,
             packet: Some(packet),
             dropped: None,
+            side: false,
         }))
     }
 
@@ -568,12 +599,35 @@ impl<R: Read> CaptureReader<R> {
         let mut packet = None;
         let mut dropped = None;
         let mut len = total;
-        let comments: &[u16] = if opts.keep_comments {
-            &[]
-        } else {
-            &IDB_STRIP_COMMENTS
+        let mut side = false;
+        let removed = &mut self.removed;
+        let keeps_all = opts.keeps_all();
+        // The allow-list: harmless options always, comments and interface
+        // addresses by their own switches, the rest with `keep_metadata`.
+        let keep = |btype: u32, code: u16| {
+            if code == ng::OPT_COMMENT {
+                return opts.keep_comments;
+            }
+            if btype == ng::IDB && ng::IF_ADDRESS_OPTIONS.contains(&code) {
+                return opts.keep_interface_addresses;
+            }
+            if btype == ng::SHB && code == ng::SHB_USERAPPL && opts.userappl.is_some() {
+                return false;
+            }
+            opts.keep_metadata || ng::harmless_option(btype, code)
         };
-        let strip = |block: &mut [u8], at: usize| ng::strip_options(block, at, big, comments);
+        let mut filter = |block: &mut [u8], at: usize| {
+            if keeps_all {
+                return block.len();
+            }
+            ng::filter_options(
+                block,
+                at,
+                big,
+                |c| keep(btype, c),
+                |c| *removed.entry(ng::option_name(btype, c)).or_default() += 1,
+            )
+        };
         match btype {
             ng::SHB => {
                 if total < 28 {
@@ -584,14 +638,23 @@ impl<R: Read> CaptureReader<R> {
                 }
                 // Dropping or shrinking blocks would make a declared section
                 // length wrong; -1 ("not given") is always valid.
-                if !opts.keeps_all() {
+                if !keeps_all {
                     if let Some(sl) = block.get_mut(16..24) {
                         sl.fill(0xff);
                     }
                 }
                 *section_big = big;
                 interfaces.clear();
-                len = strip(block, 24);
+                len = filter(block, 24);
+                if let Some(m) = opts.userappl {
+                    // The block grows: rebuild it beside the buffer.
+                    self.side.clear();
+                    self.side
+                        .extend_from_slice(block.get(..len).unwrap_or_default());
+                    ng::append_option(&mut self.side, 24, big, &ng::userappl_option(m, big));
+                    len = self.side.len();
+                    side = true;
+                }
             }
             ng::IDB => {
                 if total < 20 {
@@ -607,13 +670,7 @@ impl<R: Read> CaptureReader<R> {
                     resol,
                     offset_sec,
                 });
-                let codes: &[u16] = match (opts.keep_comments, opts.keep_interface_addresses) {
-                    (true, true) => &[],
-                    (false, true) => &IDB_STRIP_COMMENTS,
-                    (true, false) => &IDB_STRIP_ADDRESSES,
-                    (false, false) => &IDB_STRIP_BOTH,
-                };
-                len = ng::strip_options(block, 16, big, codes);
+                len = filter(block, 16);
             }
             ng::EPB | ng::PB => {
                 if total < 32 {
@@ -644,7 +701,7 @@ impl<R: Read> CaptureReader<R> {
                     orig_len,
                     number: self.packets,
                 });
-                len = strip(block, 28 + ng::pad4(caplen));
+                len = filter(block, 28 + ng::pad4(caplen));
             }
             ng::SPB => {
                 if total < 16 {
@@ -672,17 +729,31 @@ impl<R: Read> CaptureReader<R> {
                 if !opts.keep_nrb {
                     dropped = Some("nrb");
                 } else if let Some(at) = ng::nrb_options_start(block, big) {
-                    len = strip(block, at);
+                    if !keeps_all {
+                        let comments: &[u16] = if opts.keep_comments {
+                            &[]
+                        } else {
+                            &[ng::OPT_COMMENT]
+                        };
+                        len = ng::strip_options(block, at, big, comments);
+                    }
                 }
             }
             // The pcapng spec forbids copying this one into a rewritten
             // file; only the everything-kept (byte-identical) mode keeps it.
-            ng::CB_NOCOPY if !opts.keeps_all() => dropped = Some("custom_nocopy"),
-            ng::ISB if total >= 24 => len = strip(block, 20),
-            ng::DSB if total >= 20 => {
+            ng::CB_NOCOPY if !keeps_all => dropped = Some("custom_nocopy"),
+            ng::CB_COPY if !opts.keep_metadata => dropped = Some("custom"),
+            // Session keys: whoever holds them can decrypt DoT and DoH
+            // sessions whose DNS is not washed.
+            ng::DSB if !opts.keep_metadata => dropped = Some("decryption_secrets"),
+            ng::ISB if total >= 24 => len = filter(block, 20),
+            ng::DSB if total >= 20 && !keeps_all && !opts.keep_comments => {
                 let at = 16 + ng::pad4(ng::u32_at(block, 12, big) as usize);
-                len = strip(block, at);
+                len = ng::strip_options(block, at, big, &[ng::OPT_COMMENT]);
             }
+            ng::ISB | ng::DSB | ng::CB_NOCOPY | ng::CB_COPY => {}
+            // Block types whose contents are not known may hold anything.
+            _ if !opts.keep_metadata => dropped = Some("unknown_block"),
             _ => {}
         }
         let (start, len) = self.take(total, len);
@@ -691,6 +762,7 @@ impl<R: Read> CaptureReader<R> {
             len,
             packet,
             dropped,
+            side,
         }))
     }
 }
