@@ -480,7 +480,9 @@ pub fn wash_one(
     // After a data error the output so far is a valid file: finish it,
     // unless nothing was written (an existing file is then kept as it was)
     // or the output replaces the input (`--in-place`).
-    let wrote = stats.written + stats.blocks + stats.cdns_blocks > before;
+    // C-DNS counts its blocks only on success: a cut C-DNS file keeps the
+    // blocks before the fault, as before.
+    let wrote = kind == FileKind::Cdns || stats.written + stats.blocks + stats.cdns_blocks > before;
     if res.is_err() && (!wrote || plan.keep_on_error) {
         drop(out);
         return res;
