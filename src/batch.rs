@@ -140,7 +140,11 @@ pub fn plan_jobs(args: &WashArgs) -> Result<Vec<Job>, CliError> {
         ));
     }
     check_collisions(args, &jobs)?;
-    if let Some(p) = args.state.as_ref().filter(|_| !args.reverse && !args.state_readonly) {
+    if let Some(p) = args
+        .state
+        .as_ref()
+        .filter(|_| !args.reverse && !args.state_readonly)
+    {
         check_writable(p, "--state")?;
     }
     if let Some(p) = &args.stats_json {
@@ -405,14 +409,9 @@ pub fn run_jobs(args: &WashArgs, jobs: &[Job], plan: &mut Plan) -> Result<(), Cl
         let started = Instant::now();
         let mut st = Stats::default();
         let res = make_parent(&job.output).and_then(|()| match plan.frozen.clone() {
-            Some((f, state)) => crate::fanout::wash_one_readonly(
-                &job.input,
-                &job.output,
-                plan,
-                &mut st,
-                &f,
-                &state,
-            ),
+            Some((f, state)) => {
+                crate::fanout::wash_one_readonly(&job.input, &job.output, plan, &mut st, &f, &state)
+            }
             None => wash_one(&job.input, &job.output, plan, &mut st),
         });
         progress.file_done(job, &st);

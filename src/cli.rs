@@ -26,21 +26,23 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Wash captures (pcap, pcapng, C-DNS; plain, gzip or xz): rewrite every address in scope.
+    /// Wash captures and logs (pcap, pcapng, C-DNS, dnstap; plain, gz, xz, zst, bz2): rewrite every identifier in scope.
     #[command(after_help = crate::manual::WASH)]
     Wash(crate::pipeline::WashArgs),
     /// Map addresses read from stdin, one per line, to stdout (for text logs).
     #[command(after_help = crate::manual::MAP)]
     Map(MapArgs),
     /// Wash the addresses in text logs: plain, csv, tsv, JSON lines, Zeek.
+    #[command(after_help = crate::manual::TEXT)]
     Text(crate::text::TextArgs),
     /// Write a fresh key for a technique, from the operating system's random generator.
     #[command(after_help = crate::manual::KEYGEN)]
     Keygen(KeygenArgs),
     /// Fan-out: record where file K of a manifest first shows each address (for `state merge`).
+    #[command(after_help = crate::manual::SCAN)]
     Scan(crate::fanout::ScanArgs),
     /// Mapping tables of enumerate/prefix-map: merge the parts of `scan`.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = crate::manual::STATE)]
     State(crate::fanout::StateCommand),
     /// Measure every technique on this machine.
     #[command(after_help = crate::manual::BENCH)]
@@ -58,6 +60,7 @@ pub enum Command {
     #[command(after_help = crate::manual::MAN)]
     Man(crate::manual::ManArgs),
     /// Search a washed capture for every address of the original (exit 1 when any survives).
+    #[command(after_help = crate::manual::AUDIT)]
     Audit(crate::audit::AuditArgs),
 }
 

@@ -97,6 +97,7 @@ pub struct ScanArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum StateCommand {
     /// Merge the parts of `ipwash scan` into the state a sequential run over the manifest would build.
+    #[command(after_help = crate::manual::STATE_MERGE)]
     Merge(MergeArgs),
 }
 
@@ -821,13 +822,14 @@ pub fn wash_one_readonly(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(output.file_name().unwrap_or_default());
-    tmp_name.push(format!(
-        ".ipwash-ro-{}-{}.tmp",
+    // The final name ends the temporary one, so its suffix (`.gz`, `.xz`,
+    // ...) still decides the output's wrapping.
+    let mut tmp_name = std::ffi::OsString::from(format!(
+        ".ipwash-ro-{}-{}.",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
+    tmp_name.push(output.file_name().unwrap_or_default());
     let tmp = dir.join(tmp_name);
     let r = pipeline::wash_one(input, &tmp, plan, stats);
     if let Some(e) = missed(frozen) {

@@ -6,8 +6,8 @@
 //! holds the formats, the packet rewriting, DNS awareness, the pipeline and
 //! the command line.
 
-pub mod batch;
 pub mod audit;
+pub mod batch;
 pub mod bench;
 pub mod bloom;
 pub mod bloomcli;
@@ -16,12 +16,12 @@ pub mod cdns;
 pub mod cli;
 pub mod defrag;
 pub mod dns;
-pub mod dropped;
 pub mod dnstap;
+pub mod dropped;
 pub mod error;
-pub mod manual;
 pub mod fanout;
 pub mod mac;
+pub mod manual;
 pub mod method;
 pub mod packet;
 pub mod pipeline;

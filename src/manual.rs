@@ -38,8 +38,8 @@ Examples:
   # Wash the bundled sample with Crypto-PAn (statistics on stderr)
   ipwash wash testdata/sample-dns.pcap -o washed.pcap --method cryptopan --key-file testdata/sample.key
 
-  # A folder of captures (pcap, pcapng, C-DNS; .gz, .xz), one output each, one mapping
-  ipwash wash captures/*.pcap* -o washed/ --method cryptopan --key-file site.key
+  # A folder of captures (pcap, pcapng, C-DNS, dnstap; .gz .xz .zst .bz2), tree mirrored, one mapping
+  ipwash wash captures/ -o washed/ --method cryptopan --key-file site.key --stats-json washed.json
 
   # A live capture: keep the server side and your own network, truncate clients to /24
   tcpdump -i eth0 -w - port 53 | ipwash wash - -o - --method truncate --scope clients --keep 192.0.2.0/24 | tcpdump -nr -
@@ -97,7 +97,7 @@ Examples:
 
 /// `ipwash bloom build --help`.
 pub const BLOOM_BUILD: &str = "\
-Inputs: pcap, pcapng and C-DNS files (RFC 8618), plain, gzip or xz, or stdin (`-`).
+Inputs: pcap, pcapng, C-DNS (RFC 8618) and dnstap files, plain, gzip, xz, zstd or bzip2, or stdin (`-`).
 
 Examples:
   # One filter per hour from a day's capture
@@ -129,6 +129,49 @@ pub const BLOOM_INFO: &str = "\
 Examples:
   ipwash bloom info day.bloom
   ipwash bloom info --json filters/*.bloom";
+
+/// `ipwash text --help`.
+pub const TEXT: &str = "\
+Examples:
+  # A BIND query log: every address (and reverse name) washed, every other byte kept
+  ipwash text /var/log/named/query.log -o query-washed.log --method cryptopan --key-file site.key
+
+  # Only two columns of a Zeek dns.log
+  ipwash text --format zeek --field id.orig_h --field id.resp_h dns.log -o dns-washed.log --method truncate
+
+  # Follow a live log; lines whose field cannot be read are dropped and counted
+  tail -F query.log | ipwash text --format json --field client --on-error skip --method cryptopan --key-file site.key";
+
+/// `ipwash audit --help`.
+pub const AUDIT: &str = "\
+Examples:
+  # Check a washed capture before sharing it (exit 1 when an original survives)
+  ipwash audit day.pcap day-washed.pcap
+
+  # Search for a given list of addresses, as JSON
+  ipwash audit --json --addresses clients.txt day-washed.pcap";
+
+/// `ipwash scan --help`.
+pub const SCAN: &str = "\
+Examples:
+  # File 3 of a manifest, on any machine (enumerate: where each address is first seen)
+  ipwash scan --manifest day.list --index 3 -o parts/3.part --method enumerate
+
+  # prefix-map needs its key on every machine
+  ipwash scan --manifest day.list --index 0 -o parts/0.part --method prefix-map --key-file site.key";
+
+/// `ipwash state --help`.
+pub const STATE: &str = "\
+Examples:
+  ipwash state merge --method enumerate parts/*.part -o day.state
+  ipwash state merge --method prefix-map --key-file site.key parts/*.part -o day.state";
+
+/// `ipwash state merge --help`.
+pub const STATE_MERGE: &str = "\
+Examples:
+  # The table a sequential run over the manifest would build, then wash anywhere with it
+  ipwash state merge --method enumerate parts/*.part -o day.state
+  ipwash wash dns-03.pcap -o washed/dns-03.pcap --method enumerate --state day.state --state-readonly";
 
 /// `ipwash completions --help`.
 pub const COMPLETIONS: &str = "\

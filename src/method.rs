@@ -206,23 +206,11 @@ impl MethodArgs {
             ("--preserve-class", self.preserve_class, Method::PrefixMap),
             ("--tsa-pool", self.tsa_pool.is_some(), Method::Tsa),
         ];
-        if let Some(found) = given
+        // --pass4/--pass6 belong to several methods: `build` checks them.
+        given
             .into_iter()
             .find(|(_, set, m)| *set && *m != self.method)
             .map(|(flag, _, m)| (flag, m.name()))
-        {
-            return Some(found);
-        }
-        let pass_given = [("--pass4", self.pass4 != 0), ("--pass6", self.pass6 != 0)];
-        pass_given
-            .into_iter()
-            .find(|(_, set)| *set && !self.method.takes_pass_bits())
-            .map(|(flag, _)| {
-                (
-                    flag,
-                    "cryptopan, cryptopant, tsa, ipcrypt-pfx and prefix-map",
-                )
-            })
     }
 }
 

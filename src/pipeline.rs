@@ -245,6 +245,14 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
     };
     let frozen = match &args.state {
         Some(p) if args.state_readonly && !args.reverse => {
+            if matches!(washer.mac, crate::mac::MacMap::Enumerate(_)) {
+                // The merged table holds addresses only: numbering MACs
+                // here would depend on this machine's share of the files.
+                return Err(CliError::usage(
+                    "--state-readonly: the merged table of enumerate holds no MAC numbering; \
+                     give --mac keep, or wash the files in one sequential run",
+                ));
+            }
             Some((crate::fanout::freeze(&mut washer, args)?, p.clone()))
         }
         Some(p) if !args.reverse => {

@@ -175,8 +175,14 @@ fn stateful_case(s: &Setup, tag: &str, flags: &[&str], scope: &[&str], seed: u64
         std::fs::create_dir_all(x).unwrap();
     }
     let seq_state = d.join("seq.state");
+    // MAC numbering is not part of a merged enumerate table.
+    let mac: &[&str] = if flags.contains(&"enumerate") {
+        &["--mac", "keep"]
+    } else {
+        &[]
+    };
     let mut args: Vec<String> = vec!["wash".into(), "-q".into()];
-    args.extend(flags.iter().chain(scope).map(|f| f.to_string()));
+    args.extend(flags.iter().chain(scope).chain(mac).map(|f| f.to_string()));
     args.extend([
         "--state".into(),
         seq_state.display().to_string(),
@@ -231,7 +237,8 @@ fn stateful_case(s: &Setup, tag: &str, flags: &[&str], scope: &[&str], seed: u64
         .collect();
     xargs(
         &format!(
-            "xargs -P2 -I{{}} sh -c '{b} wash -q {fl} --state {} --state-readonly \"$1\" -o {}/$(basename \"$1\")' _ {{}}",
+            "xargs -P2 -I{{}} sh -c '{b} wash -q {fl} {} --state {} --state-readonly \"$1\" -o {}/$(basename \"$1\")' _ {{}}",
+            mac.join(" "),
             merged.display(),
             fan.display()
         ),
@@ -410,6 +417,8 @@ fn missing_address_fails_and_leaves_everything_untouched() {
             "--state",
             st.to_str().unwrap(),
             "--state-readonly",
+            "--mac",
+            "keep",
             s.inputs[4].to_str().unwrap(),
             "-o",
             out.to_str().unwrap(),
@@ -428,7 +437,10 @@ fn missing_address_fails_and_leaves_everything_untouched() {
     let leftovers: Vec<_> = std::fs::read_dir(d)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.contains(".tmp") || n.contains(".ipwash-")
+        })
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     // Files it was built from wash fine.
@@ -442,6 +454,8 @@ fn missing_address_fails_and_leaves_everything_untouched() {
             "--state",
             st.to_str().unwrap(),
             "--state-readonly",
+            "--mac",
+            "keep",
             s.inputs[1].to_str().unwrap(),
             "-o",
             ok.to_str().unwrap(),
@@ -459,6 +473,8 @@ fn missing_address_fails_and_leaves_everything_untouched() {
             "--state",
             d.join("nope.state").to_str().unwrap(),
             "--state-readonly",
+            "--mac",
+            "keep",
             s.inputs[1].to_str().unwrap(),
             "-o",
             d.join("y.pcap").to_str().unwrap(),

@@ -391,6 +391,10 @@ fn round_trip(dir: &Path, input: &Path, method: &str, extra: &[String], tag: &st
         .map(|s| s.to_string())
         .collect();
     a.extend(extra.iter().cloned());
+    if method == "enumerate" {
+        // Numbered MACs cannot be washed back (keyed MAC maps can).
+        a.extend(["--mac".to_string(), "keep".to_string()]);
+    }
     if stateful {
         a.push("--state".into());
         a.push(state.to_str().unwrap().into());
@@ -415,6 +419,11 @@ fn round_trip(dir: &Path, input: &Path, method: &str, extra: &[String], tag: &st
         "{fwd:?}: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+    if !washed.exists() {
+        // Refused as a whole (a link type ipwash does not read): nothing to
+        // wash back.
+        return None;
+    }
     let mut rev = a;
     rev[1] = "--reverse".into();
     rev.extend([
@@ -584,8 +593,11 @@ fn wash_and_wash_back_the_corpus_every_method() {
                 continue;
             }
             let what = format!("{method} {extra:?} {}", f.display());
-            let (orig, washed, back, _) =
-                round_trip(dir.path(), f, method, &extra, &format!("p{fi}")).unwrap();
+            let Some((orig, washed, back, _)) =
+                round_trip(dir.path(), f, method, &extra, &format!("p{fi}"))
+            else {
+                continue;
+            };
             if ecs_reversible(method) {
                 packets_back += check_kept_packets(&orig, &washed, &back, &what);
             } else {
