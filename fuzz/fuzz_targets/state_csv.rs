@@ -29,7 +29,7 @@ fn pairs(t: &Technique) -> Vec<(IpAddr, IpAddr)> {
 fuzz_target!(|data: &[u8]| {
     let key = key_file("state", KEY32);
     let mut dnsw = method_args(Method::Enumerate, None);
-    dnsw.numbering = NumberingArg::Dnswasher;
+    dnsw.numbering = Some(NumberingArg::Dnswasher);
     for args in [
         method_args(Method::Enumerate, None),
         dnsw,

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use ipwash::method::{self, Built, Method, MethodArgs, NumberingArg};
+use ipwash::method::{self, Built, Method, MethodArgs};
 use ipwash::wash::{KeepPrefix, Scope, StatefulTech, Technique, Washer};
 use ipwash_algorithms::cryptopan::CryptoPan;
 use ipwash_algorithms::enumerate::{Enumerate, Numbering};
@@ -43,13 +43,18 @@ pub fn method_args(method: Method, key: Option<PathBuf>) -> MethodArgs {
         method,
         key_file: key,
         passphrase_file: None,
-        ipv4_prefix: 24,
-        ipv6_prefix: 48,
+        // Unset method options take the method's defaults (a set option of
+        // another method would be refused).
+        ipv4_prefix: None,
+        ipv6_prefix: None,
         reverse_truncation: false,
         black_marker: false,
-        numbering: NumberingArg::Sequential,
+        numbering: None,
         preserve_class: false,
-        tsa_pool: 4096,
+        tsa_pool: None,
+        pass4: 0,
+        pass6: 0,
+        mapped: ipwash::wash::Mapped::Ipv4,
     }
 }
 
