@@ -190,6 +190,18 @@ pub struct Plan {
     pub frozen: Option<(Arc<crate::fanout::Frozen>, PathBuf)>,
     /// `--dropped`: where dropped packets go.
     pub dropped: Option<Arc<Mutex<crate::dropped::DroppedWriter>>>,
+    /// The batch path's threads and workers, kept from one file to the
+    /// next (a batch of small files would otherwise start them per file).
+    pub batch: BatchWorkers,
+}
+
+/// Worker threads and per-thread washers with their caches, made on the
+/// first file the batch path washes and reused for every later one.
+/// Reusing a cache changes no output (stateless techniques only).
+#[derive(Default)]
+pub struct BatchWorkers {
+    pool: Option<rayon::ThreadPool>,
+    workers: Vec<(Washer, Worker)>,
 }
 
 /// A hook called with the technique before an output is committed.
@@ -287,6 +299,7 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         before_commit: None,
         outputs_written: 0,
         dropped: None,
+        batch: BatchWorkers::default(),
         frozen,
     };
     if let Some(p) = &args.dropped {
@@ -396,6 +409,7 @@ impl Plan {
             outputs_written: 0,
             dropped: None,
             frozen: None,
+            batch: BatchWorkers::default(),
         }
     }
 }
@@ -488,9 +502,10 @@ pub fn wash_one(
     // After a data error the output so far is a valid file: finish it,
     // unless nothing was written (an existing file is then kept as it was)
     // or the output replaces the input (`--in-place`).
-    // C-DNS counts its blocks only on success: a cut C-DNS file keeps the
-    // blocks before the fault, as before.
-    let wrote = kind == FileKind::Cdns || stats.written + stats.blocks + stats.cdns_blocks > before;
+    // C-DNS counts the blocks written before a fault: a cut C-DNS file
+    // keeps them; one that failed before its first block leaves an
+    // existing file as it was.
+    let wrote = stats.written + stats.blocks + stats.cdns_blocks > before;
     if res.is_err() && (!wrote || plan.keep_on_error) {
         drop(out);
         return res;
@@ -530,12 +545,14 @@ fn wash_cdns<W: Write + Send>(
     name: &str,
 ) -> Result<(), CliError> {
     let mut w = SharedWriter(out.clone());
-    match crate::cdns::wash_cdns(reader, &mut w, &mut plan.washer, &plan.cdns) {
-        Ok(s) => {
-            stats.cdns_blocks += s.blocks;
-            stats.cdns_addresses += s.rewritten;
-            Ok(())
-        }
+    let mut s = crate::cdns::CdnsStats::default();
+    let res = crate::cdns::wash_cdns_counted(reader, &mut w, &mut plan.washer, &plan.cdns, &mut s);
+    // Blocks written before a fault count: they decide whether the cut
+    // output replaces an existing file.
+    stats.cdns_blocks += s.blocks;
+    stats.cdns_addresses += s.rewritten;
+    match res {
+        Ok(()) => Ok(()),
         Err(e) => {
             let msg = format!("{name}: {e}");
             if e.is_usage() {
@@ -1342,17 +1359,39 @@ fn wash_batched<R: Read + Send, W: Write + Send>(
     name: &str,
 ) -> Result<(), CliError> {
     let threads = plan.threads.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| CliError::data(format!("cannot start worker threads: {e}")))?;
-    let mut workers: Vec<(Washer, Worker)> = (0..threads)
-        .filter_map(|_| {
-            let w = plan.washer.try_clone()?;
-            let k = Worker::for_washer(&w, plan.cache_size);
-            Some((w, k))
-        })
-        .collect();
+    if plan.batch.pool.is_none() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| CliError::data(format!("cannot start worker threads: {e}")))?;
+        plan.batch.pool = Some(pool);
+        plan.batch.workers = (0..threads)
+            .filter_map(|_| {
+                let w = plan.washer.try_clone()?;
+                let k = Worker::for_washer(&w, plan.cache_size);
+                Some((w, k))
+            })
+            .collect();
+    }
+    let mut batch = std::mem::take(&mut plan.batch);
+    let res = wash_batched_on(rd, out, plan, stats, name, &mut batch);
+    plan.batch = batch;
+    res
+}
+
+/// [`wash_batched`] on the kept threads and workers.
+fn wash_batched_on<R: Read + Send, W: Write + Send>(
+    rd: &mut CaptureReader<R>,
+    out: &Arc<Mutex<W>>,
+    plan: &mut Plan,
+    stats: &mut Stats,
+    name: &str,
+    batch: &mut BatchWorkers,
+) -> Result<(), CliError> {
+    let BatchWorkers { pool, workers } = batch;
+    let Some(pool) = pool.as_ref() else {
+        return Err(CliError::data("internal: no worker threads"));
+    };
     if workers.is_empty() {
         return Err(CliError::data(
             "internal: a stateful technique on the batch path",
@@ -1387,8 +1426,8 @@ fn wash_batched<R: Read + Send, W: Write + Send>(
     // stays complete and valid.
     let fin = ws.em.finish(&mut ws.stats);
     stats.merge(&ws.stats);
-    for (_, w) in &workers {
-        stats.merge(&w.stats);
+    for (_, w) in workers.iter_mut() {
+        stats.merge(&std::mem::take(&mut w.stats));
     }
     if let Some(e) = ws.err {
         return Err(e);

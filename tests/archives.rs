@@ -865,3 +865,73 @@ fn bloom_merge_needs_one_contiguous_span_each_filter_once() {
     assert_eq!(v["queries"], 7, "every query once");
     assert_eq!(v["period_length"], 20);
 }
+
+/// Where the block array of a C-DNS file starts and where its first block
+/// ends (the file array, type id and preamble decoded with ciborium).
+fn cdns_first_block(f: &[u8]) -> (usize, usize) {
+    use ciborium::value::Value;
+    let mut c = std::io::Cursor::new(f);
+    c.set_position(1);
+    let _: Value = ciborium::de::from_reader(&mut c).unwrap();
+    let _: Value = ciborium::de::from_reader(&mut c).unwrap();
+    let start = c.position() as usize;
+    // The block array head: one byte for the indefinite form and for the
+    // short definite form.
+    c.set_position(start as u64 + 1);
+    let _: Value = ciborium::de::from_reader(&mut c).unwrap();
+    (start, c.position() as usize)
+}
+
+#[test]
+fn cdns_failing_before_its_first_block_keeps_the_existing_output() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let mut f = Vec::new();
+    let xz = std::fs::read(corpus.join("cdns/generated/nsd-live.cdns.xz")).unwrap();
+    std::io::Read::read_to_end(&mut liblzma::read::XzDecoder::new(&xz[..]), &mut f).unwrap();
+    let (start, first_end) = cdns_first_block(&f);
+    assert!(first_end < f.len() / 2, "the sample holds several blocks");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let k = key_file(root, "k", K32);
+    let out = root.join("out.cdns");
+    // Cut in the preamble, at the block array and inside the first block:
+    // the run fails before any block is written, and the older file stays.
+    for cut in [
+        8,
+        start - 1,
+        start + 1,
+        (start + first_end) / 2,
+        first_end - 1,
+    ] {
+        std::fs::write(&out, b"an older washed file").unwrap();
+        let inp = root.join("cut.cdns");
+        std::fs::write(&inp, &f[..cut]).unwrap();
+        let o = wash(&[s(&inp), "-o", s(&out)], &k);
+        assert_eq!(o.status.code(), Some(1), "cut {cut}");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            b"an older washed file",
+            "cut {cut} replaced the existing output"
+        );
+    }
+    // Cut after the first block: the blocks before the fault are written,
+    // closed, and replace the older file as a valid C-DNS file.
+    let inp = root.join("cut.cdns");
+    std::fs::write(&inp, &f[..first_end + 1]).unwrap();
+    let o = wash(&[s(&inp), "-o", s(&out)], &k);
+    assert_eq!(o.status.code(), Some(1));
+    let washed = std::fs::read(&out).unwrap();
+    assert_ne!(washed, b"an older washed file");
+    let (_, end) = cdns_first_block(&washed);
+    assert_eq!(washed[end..], [0xff], "one block, then the array closes");
+    let again = root.join("again.cdns");
+    let o = wash(&[s(&out), "-o", s(&again)], &k);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -23,7 +23,7 @@ fn kernel() -> Kernel {
         technique: Technique::Stateless(m.clone()),
         info: TechniqueInfo {
             name: "cryptopan".into(),
-            truncate: None,
+            ..TechniqueInfo::default()
         },
         reversible: Some(m),
     };

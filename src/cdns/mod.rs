@@ -480,12 +480,25 @@ fn check_end<R: Read>(inp: &mut Input<R>, outer_indef: bool, block: u64) -> Resu
 /// written as a valid C-DNS file before the error is returned.
 pub fn wash_cdns<R: Read, W: Write>(
     input: R,
-    mut output: W,
+    output: W,
     washer: &mut Washer,
     opts: &CdnsOptions,
 ) -> Result<CdnsStats, CdnsError> {
-    let mut inp = Input::new(input);
     let mut stats = CdnsStats::default();
+    wash_cdns_counted(input, output, washer, opts, &mut stats)?;
+    Ok(stats)
+}
+
+/// [`wash_cdns`], counting into `stats` as it goes: after an error they
+/// say how many blocks were written before the fault.
+pub fn wash_cdns_counted<R: Read, W: Write>(
+    input: R,
+    mut output: W,
+    washer: &mut Washer,
+    opts: &CdnsOptions,
+    stats: &mut CdnsStats,
+) -> Result<(), CdnsError> {
+    let mut inp = Input::new(input);
 
     let (head, outer_indef) = read_type_id(&mut inp)?;
     let mut out = Vec::new();
@@ -495,7 +508,7 @@ pub fn wash_cdns<R: Read, W: Write>(
     let pre_at = inp.offset();
     let len = preamble_len(&mut inp)?;
     let (s, e) = (inp.at, inp.at + len);
-    let params = preamble::rewrite(&mut inp.buf[s..e], &mut out, washer, opts, &mut stats)
+    let params = preamble::rewrite(&mut inp.buf[s..e], &mut out, washer, opts, stats)
         .map_err(|e| preamble_error(e, pre_at, &washer.info.name))?;
     inp.consume(len);
 
@@ -511,7 +524,7 @@ pub fn wash_cdns<R: Read, W: Write>(
         &params,
         washer,
         opts,
-        &mut stats,
+        stats,
         &mut bw,
     );
     // Close the block array (and the file array) whatever happened.
@@ -525,7 +538,7 @@ pub fn wash_cdns<R: Read, W: Write>(
 
     // What follows the block array must be the end of the file.
     check_end(&mut inp, outer_indef, stats.blocks)?;
-    Ok(stats)
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

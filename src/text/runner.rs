@@ -315,37 +315,51 @@ impl TextRun {
                 let group = self.workers.len() * 4;
                 let workers = &self.workers;
                 let spec = &spec;
-                let read_group = |lines: &mut Lines| -> Result<Vec<Vec<u8>>, CliError> {
+                // Buffers go round: input batches and outputs are reused
+                // once written, so a long run does not keep asking the
+                // allocator (and the kernel) for fresh pages.
+                let mut ipool: Vec<Vec<u8>> = Vec::new();
+                let mut opool: Vec<Vec<u8>> = Vec::new();
+                let read_group = |lines: &mut Lines,
+                                  ipool: &mut Vec<Vec<u8>>|
+                 -> Result<Vec<Vec<u8>>, CliError> {
                     let mut batches = Vec::with_capacity(group);
                     while batches.len() < group {
-                        match lines.next_batch(BATCH).map_err(read_err)? {
+                        let spare = ipool.pop().unwrap_or_default();
+                        match lines.next_batch_into(BATCH, spare).map_err(read_err)? {
                             Some(b) => batches.push(b),
                             None => break,
                         }
                     }
                     Ok(batches)
                 };
-                let mut cur = read_group(&mut lines)?;
+                let mut cur = read_group(&mut lines, &mut ipool)?;
                 let mut prev: Vec<Washed> = Vec::new();
                 while !cur.is_empty() || !prev.is_empty() {
+                    let obufs: Vec<Vec<u8>> = (0..cur.len())
+                        .map(|_| opool.pop().unwrap_or_default())
+                        .collect();
                     let (io, done) = pool.install(|| {
                         rayon::join(
                             || -> Result<Vec<Vec<u8>>, CliError> {
-                                for (o, f, n) in prev.drain(..) {
+                                for (mut o, f, n) in prev.drain(..) {
                                     out.write_all(&o).map_err(write_err)?;
                                     if let Some(f) = f {
                                         return Err(report(line_base, f));
                                     }
                                     line_base += n;
+                                    o.clear();
+                                    opool.push(o);
                                 }
-                                read_group(&mut lines)
+                                read_group(&mut lines, &mut ipool)
                             },
                             || -> Vec<Washed> {
                                 cur.par_iter()
-                                    .map(|b| {
+                                    .zip(obufs.into_par_iter())
+                                    .map(|(b, mut o)| {
                                         let i = rayon::current_thread_index().unwrap_or(0)
                                             % workers.len();
-                                        let mut o = Vec::with_capacity(b.len() + b.len() / 4);
+                                        o.reserve(b.len() + b.len() / 4);
                                         let f = match workers[i].lock() {
                                             Ok(mut w) => w.wash_batch(spec, b, &mut o),
                                             Err(_) => None,
@@ -356,6 +370,7 @@ impl TextRun {
                             },
                         )
                     });
+                    ipool.append(&mut cur);
                     cur = io?;
                     prev = done;
                 }
@@ -364,7 +379,11 @@ impl TextRun {
                 let w = self.workers[0].get_mut().map_err(|_| poisoned())?;
                 let mut o = Vec::with_capacity(BATCH + BATCH / 4);
                 let size = if live { 64 * 1024 } else { BATCH };
-                while let Some(b) = lines.next_batch(size).map_err(read_err)? {
+                let mut spare = Vec::new();
+                while let Some(b) = lines
+                    .next_batch_into(size, std::mem::take(&mut spare))
+                    .map_err(read_err)?
+                {
                     o.clear();
                     let f = w.wash_batch(&spec, &b, &mut o);
                     out.write_all(&o).map_err(write_err)?;
@@ -375,6 +394,7 @@ impl TextRun {
                         return Err(report(line_base, f));
                     }
                     line_base += memchr::memchr_iter(b'\n', &b).count() as u64;
+                    spare = b;
                 }
             }
         }
@@ -457,14 +477,18 @@ impl<'a> Lines<'a> {
     }
 
     /// The next batch of whole lines, about `size` bytes; at the end the
-    /// last line may lack its newline. None at the end of input.
-    fn next_batch(&mut self, size: usize) -> io::Result<Option<Vec<u8>>> {
+    /// last line may lack its newline. None at the end of input. `spare`
+    /// (any contents) becomes the buffer that takes over what follows the
+    /// batch, so buffers can be reused.
+    fn next_batch_into(&mut self, size: usize, mut spare: Vec<u8>) -> io::Result<Option<Vec<u8>>> {
         let mut want = size;
         loop {
             self.fill(want)?;
             if let Some(p) = memchr::memrchr(b'\n', &self.pending) {
-                let rest = self.pending.split_off(p + 1);
-                return Ok(Some(std::mem::replace(&mut self.pending, rest)));
+                spare.clear();
+                spare.extend_from_slice(&self.pending[p + 1..]);
+                self.pending.truncate(p + 1);
+                return Ok(Some(std::mem::replace(&mut self.pending, spare)));
             }
             if self.eof {
                 if self.pending.is_empty() {

@@ -54,19 +54,48 @@ pub struct Found {
     pub kind: Kind,
 }
 
+const RUN: u8 = 1;
+const WORD: u8 = 2;
+const LABEL: u8 = 4;
+
+/// Byte classes, looked up once per byte in the scanner's inner loops.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if b.is_ascii_hexdigit() || b == b'.' || b == b':' {
+            c |= RUN;
+        }
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            c |= WORD | LABEL;
+        }
+        if b == b'-' || b == b'/' {
+            c |= LABEL;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+/// A byte that can be part of an address run: hex digits, `.` and `:`.
 #[inline]
 fn is_run(b: u8) -> bool {
-    b.is_ascii_hexdigit() || b == b'.' || b == b':'
+    CLASS[b as usize] & RUN != 0
 }
 
 /// A byte that can be part of a DNS label in a log (RFC 2317 names use `/`).
+#[inline]
 fn is_label(b: u8) -> bool {
-    is_word(b) || b == b'-' || b == b'/'
+    CLASS[b as usize] & LABEL != 0
 }
 
+/// A letter, digit or `_`.
 #[inline]
 fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    CLASS[b as usize] & WORD != 0
 }
 
 /// Parse a dotted quad: four decimal parts of 1-3 digits, each at most 255.
@@ -431,13 +460,26 @@ pub fn write_addr(out: &mut Vec<u8>, a: IpAddr, upper: bool) {
     use std::io::Write;
     match a {
         IpAddr::V4(v) => {
-            let o = v.octets();
-            for (i, x) in o.iter().enumerate() {
+            // Built on the stack and appended once.
+            let mut buf = [0u8; 15];
+            let mut n = 0;
+            for (i, &x) in v.octets().iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    buf[n] = b'.';
+                    n += 1;
                 }
-                push_dec(out, *x);
+                if x >= 100 {
+                    buf[n] = b'0' + x / 100;
+                    n += 1;
+                }
+                if x >= 10 {
+                    buf[n] = b'0' + (x / 10) % 10;
+                    n += 1;
+                }
+                buf[n] = b'0' + x % 10;
+                n += 1;
             }
+            out.extend_from_slice(&buf[..n]);
         }
         IpAddr::V6(v) => {
             let start = out.len();
