@@ -405,7 +405,7 @@ pub fn run_jobs(args: &WashArgs, jobs: &[Job], plan: &mut Plan) -> Result<(), Cl
     let mut files: Vec<FileReport> = Vec::with_capacity(jobs.len());
     let mut first_err: Option<CliError> = None;
     let mut fatal: Option<CliError> = None;
-    for job in jobs {
+    for (n, job) in jobs.iter().enumerate() {
         let started = Instant::now();
         let mut st = Stats::default();
         let res = make_parent(&job.output).and_then(|()| match plan.frozen.clone() {
@@ -414,7 +414,7 @@ pub fn run_jobs(args: &WashArgs, jobs: &[Job], plan: &mut Plan) -> Result<(), Cl
             }
             None => wash_one(&job.input, &job.output, plan, &mut st),
         });
-        progress.file_done(job, &st);
+        progress.file_done(job, &st, jobs.get(n + 1));
         let error = res.as_ref().err().map(|e| e.msg.clone());
         total.merge(&st);
         files.push(FileReport {

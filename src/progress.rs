@@ -2,8 +2,10 @@
 //! bytes, packets per second, time left and drops so far. None when stderr
 //! is not a terminal or with `-q`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -11,9 +13,45 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::batch::Job;
 use crate::stats::Stats;
 
+/// Bytes read from input files so far, by every [`Counted`] reader: the
+/// bar follows it while a file is being washed.
+static READ_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// An input file whose bytes (as stored, before any decompression) count
+/// towards the progress bar.
+pub struct Counted<R>(pub R);
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        READ_BYTES.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Where the bar stands: the bytes of the files done, and the current
+/// file's size and the counter's value when it started.
+#[derive(Default)]
+struct Live {
+    done_bytes: AtomicU64,
+    file_size: AtomicU64,
+    file_start: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Live {
+    fn position(&self) -> u64 {
+        let read = READ_BYTES
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.file_start.load(Ordering::Relaxed));
+        self.done_bytes.load(Ordering::Relaxed) + read.min(self.file_size.load(Ordering::Relaxed))
+    }
+}
+
 /// The bar, or nothing.
 pub struct Progress {
     bar: Option<ProgressBar>,
+    live: Arc<Live>,
     files: usize,
     done: std::cell::Cell<usize>,
     packets: std::cell::Cell<u64>,
@@ -43,8 +81,26 @@ impl Progress {
             b.enable_steady_tick(std::time::Duration::from_millis(200));
             b
         });
+        let live = Arc::new(Live::default());
+        if let Some(b) = &bar {
+            // Moves the bar while a file is read, so one large file shows
+            // its progress too.
+            let (b, live) = (b.clone(), live.clone());
+            std::thread::spawn(move || {
+                while !live.stop.load(Ordering::Relaxed) {
+                    b.set_position(live.position());
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            });
+        }
+        if let Some(j) = jobs.first() {
+            live.file_size.store(size(&j.input), Ordering::Relaxed);
+        }
+        live.file_start
+            .store(READ_BYTES.load(Ordering::Relaxed), Ordering::Relaxed);
         let p = Progress {
             bar,
+            live,
             files: jobs.len(),
             done: 0.into(),
             packets: 0.into(),
@@ -68,13 +124,19 @@ impl Progress {
         }
     }
 
-    /// One file finished with these counters.
-    pub fn file_done(&self, job: &Job, st: &Stats) {
+    /// One file finished with these counters; `next` is the one to come.
+    pub fn file_done(&self, job: &Job, st: &Stats, next: Option<&Job>) {
         self.done.set(self.done.get() + 1);
         self.packets.set(self.packets.get() + st.read);
         self.dropped.set(self.dropped.get() + st.dropped_total());
+        let l = &self.live;
+        l.done_bytes.fetch_add(size(&job.input), Ordering::Relaxed);
+        l.file_size
+            .store(next.map_or(0, |j| size(&j.input)), Ordering::Relaxed);
+        l.file_start
+            .store(READ_BYTES.load(Ordering::Relaxed), Ordering::Relaxed);
         if let Some(b) = &self.bar {
-            b.inc(size(&job.input));
+            b.set_position(l.position());
         }
         self.message();
     }
@@ -89,8 +151,15 @@ impl Progress {
 
     /// Remove the bar.
     pub fn finish(&self) {
+        self.live.stop.store(true, Ordering::Relaxed);
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.live.stop.store(true, Ordering::Relaxed);
     }
 }

@@ -86,7 +86,7 @@ pub fn open_input(path: &Path) -> Result<Input, CaptureError> {
             path: path.to_path_buf(),
             source,
         })?;
-        Box::new(f)
+        Box::new(crate::progress::Counted(f))
     };
     from_reader(raw)
 }
