@@ -831,16 +831,20 @@ pub fn wash_one_readonly(
     ));
     tmp_name.push(output.file_name().unwrap_or_default());
     let tmp = dir.join(tmp_name);
+    // A signal removes it like any other unfinished output.
+    capture::track_temp(&tmp);
     let r = pipeline::wash_one(input, &tmp, plan, stats);
     if let Some(e) = missed(frozen) {
-        let _ = std::fs::remove_file(&tmp);
+        capture::discard_temp(&tmp);
         return Err(e);
     }
     if tmp.exists() {
-        std::fs::rename(&tmp, output).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
+        capture::commit_temp(&tmp, output).map_err(|e| {
+            capture::discard_temp(&tmp);
             CliError::data(format!("cannot rename into {}: {e}", output.display()))
         })?;
+    } else {
+        capture::discard_temp(&tmp);
     }
     r
 }

@@ -37,8 +37,8 @@ pub use codec::{Compression, OutputCodec, ThreadedReader};
 pub use error::CaptureError;
 pub use input::{open_input, FileKind, Input};
 pub use output::{
-    is_special_file, is_terminal_stdout, remove_pending_temps, write_replacing,
-    write_replacing_private, Output,
+    commit_temp, discard_temp, is_special_file, is_terminal_stdout, remove_pending_temps,
+    track_temp, write_replacing, write_replacing_private, Output,
 };
 pub use reader::{
     CaptureReader, PacketInfo, ReaderOptions, Unit, MAX_PCAPNG_BLOCK, MAX_PCAP_CAPLEN,

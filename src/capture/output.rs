@@ -71,6 +71,29 @@ fn untrack(p: &Path) {
     }
 }
 
+/// Count `p`, a temporary file made outside [`Output`], among the files a
+/// signal removes, until [`commit_temp`] or [`discard_temp`].
+pub fn track_temp(p: &Path) {
+    if let Ok(mut g) = LIVE_TEMPS.lock() {
+        g.push(p.to_path_buf());
+    }
+}
+
+/// Rename a tracked temporary file into place, under the lock a signal
+/// takes (so it is either removed or renamed, never left half-way).
+pub fn commit_temp(tmp: &Path, dest: &Path) -> io::Result<()> {
+    let mut g = LIVE_TEMPS.lock().map_err(|_| io::Error::other("lock"))?;
+    let r = fs::rename(tmp, dest);
+    g.retain(|x| x != tmp);
+    r
+}
+
+/// Remove a tracked temporary file.
+pub fn discard_temp(tmp: &Path) {
+    let _ = fs::remove_file(tmp);
+    untrack(tmp);
+}
+
 /// Remove every temporary output file of this process and keep the lock,
 /// so that no output is renamed into place afterwards: for a signal
 /// handler that ends the process next.
