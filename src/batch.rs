@@ -394,8 +394,8 @@ pub fn run_jobs(args: &WashArgs, jobs: &[Job], plan: &mut Plan) -> Result<(), Cl
         let g = g.clone();
         let state = state.clone();
         let method = args.method.clone();
-        plan.before_commit = Some(Arc::new(move |tech| {
-            if let Ok(b) = crate::state::to_bytes(&state, tech, &method) {
+        plan.before_commit = Some(Arc::new(move |w| {
+            if let Ok(b) = crate::state::to_bytes_with(&state, &w.technique, &w.mac, &method) {
                 g.set_state(b);
             }
         }));
@@ -439,7 +439,7 @@ pub fn run_jobs(args: &WashArgs, jobs: &[Job], plan: &mut Plan) -> Result<(), Cl
     // after a data error.
     if let Some(p) = &state_out {
         if plan.outputs_written > 0 {
-            crate::state::save(p, &plan.washer.technique, &args.method)?;
+            crate::state::save_with(p, &plan.washer.technique, &plan.washer.mac, &args.method)?;
         }
     }
     if let Some(e) = fatal {

@@ -276,7 +276,16 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
                 let mut washer = Washer::new(technique);
                 washer.info = info;
                 if let Some(p) = &args.state {
-                    crate::state::load(p, &mut washer.technique, &args.method)?;
+                    // A MAC numbering in the state is carried over as it is.
+                    if args.method.method == crate::method::Method::Enumerate {
+                        washer.mac = crate::mac::MacMap::Enumerate(Default::default());
+                    }
+                    crate::state::load_with(
+                        p,
+                        &mut washer.technique,
+                        Some(&mut washer.mac),
+                        &args.method,
+                    )?;
                 }
                 let res = for_each_line(stdin, |n, line| {
                     let a = match unread.addr(n, line, &mut out)? {
@@ -286,7 +295,7 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
                     writeln!(out, "{}", washer.wash(a, Side::Unknown)).map_err(CliError::from)
                 });
                 if let Some(p) = &args.state {
-                    crate::state::save(p, &washer.technique, &args.method)?;
+                    crate::state::save_with(p, &washer.technique, &washer.mac, &args.method)?;
                 }
                 res?;
             }

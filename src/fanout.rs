@@ -88,6 +88,10 @@ pub struct ScanArgs {
     /// As for `wash` (no effect on which addresses are mapped).
     #[arg(long, value_enum, default_value_t = Unparsed::Drop)]
     pub unparsed: Unparsed,
+    /// As for `wash`: with `enumerate` and `wash` (the default) the MAC
+    /// addresses a wash would number are recorded too (`mac` rows).
+    #[arg(long, value_enum, default_value_t = crate::mac::MacMode::Wash)]
+    pub mac: crate::mac::MacMode,
     /// Do not print the summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -233,6 +237,19 @@ struct RecInner {
     seen: HashSet<IpAddr>,
     rows: Vec<(u64, IpAddr)>,
     packet: u64,
+    macs_seen: HashSet<[u8; 6]>,
+    macs: Vec<(u64, [u8; 6])>,
+}
+
+impl crate::mac::MacSink for Recorder {
+    fn note(&self, m: [u8; 6]) {
+        if let Ok(mut g) = self.inner.lock() {
+            if g.macs_seen.insert(m) {
+                let p = g.packet;
+                g.macs.push((p, m));
+            }
+        }
+    }
 }
 
 impl Recorder {
@@ -310,6 +327,12 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
         ScopeArg::Clients => Scope::Clients,
     };
     washer.keep = keep;
+    // Only the enumeration numbers MACs by appearance; the keyed maps of the
+    // other techniques need no table.
+    let record_macs = m == method::Method::Enumerate && args.mac == crate::mac::MacMode::Wash;
+    if record_macs {
+        washer.mac = crate::mac::MacMap::Record(rec.clone());
+    }
 
     let name = input.display().to_string();
     let res = scan_input(&input, &name, &mut washer, &rec, args.unparsed);
@@ -318,15 +341,15 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
             return res;
         }
     }
-    let rows = rec
+    let (rows, macs) = rec
         .inner
         .lock()
-        .map(|mut g| std::mem::take(&mut g.rows))
+        .map(|mut g| (std::mem::take(&mut g.rows), std::mem::take(&mut g.macs)))
         .map_err(|_| CliError::data("internal: recorder lock poisoned"))?;
 
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut put = |r: [&str; 6]| w.write_record(r);
-    let params: [(&str, String); 9] = [
+    let params: [(&str, String); 10] = [
         ("format", PART_FORMAT.into()),
         ("method", m.name().into()),
         ("manifest_lines", manifest.lines.len().to_string()),
@@ -336,6 +359,7 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
         ("scope", scope_name(args.scope).into()),
         ("keep", keep_text),
         ("complete", if res.is_ok() { "yes" } else { "no" }.into()),
+        ("mac", if record_macs { "wash" } else { "keep" }.into()),
     ];
     let csv_err = |e: csv::Error| CliError::data(format!("writing part: {e}"));
     put(["kind", "name", "file", "packet", "order", "value"]).map_err(csv_err)?;
@@ -363,6 +387,25 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
         ])
         .map_err(csv_err)?;
     }
+    let mut last = None;
+    let mut order = 0u64;
+    for (p, mac) in &macs {
+        if last == Some(*p) {
+            order += 1;
+        } else {
+            last = Some(*p);
+            order = 0;
+        }
+        put([
+            "mac",
+            "mac",
+            &file,
+            &p.to_string(),
+            &order.to_string(),
+            &crate::mac::to_text(*mac),
+        ])
+        .map_err(csv_err)?;
+    }
     let bytes = w
         .into_inner()
         .map_err(|e| CliError::data(format!("writing part: {e}")))?;
@@ -370,9 +413,10 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::data(format!("cannot write part {}: {e}", args.output.display())))?;
     if !args.quiet {
         eprintln!(
-            "ipwash scan: {}: {} distinct addresses -> {}",
+            "ipwash scan: {}: {} distinct addresses, {} MAC addresses -> {}",
             name,
             rows.len(),
+            macs.len(),
             args.output.display()
         );
     }
@@ -492,6 +536,7 @@ struct Part {
     params: HashMap<String, String>,
     index: usize,
     addrs: Vec<IpAddr>,
+    macs: Vec<[u8; 6]>,
 }
 
 fn read_part(path: &Path) -> Result<Part, CliError> {
@@ -499,7 +544,9 @@ fn read_part(path: &Path) -> Result<Part, CliError> {
     let mut rd = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
     let mut params = HashMap::new();
     let mut addrs = Vec::new();
+    let mut macs = Vec::new();
     let mut last: Option<(u64, u64)> = None;
+    let mut last_mac: Option<(u64, u64)> = None;
     let mut file_col: Option<String> = None;
     for (i, rec) in rd.records().enumerate() {
         let line = i + 2;
@@ -535,6 +582,26 @@ fn read_part(path: &Path) -> Result<Part, CliError> {
                 }
                 addrs.push(a);
             }
+            "mac" => {
+                let m = crate::mac::from_text(f(5))
+                    .ok_or_else(|| err(format!("line {line}: bad MAC address")))?;
+                let num = |n: usize| {
+                    f(n).parse::<u64>()
+                        .map_err(|_| err(format!("line {line}: bad number {:?}", f(n))))
+                };
+                let at = (num(3)?, num(4)?);
+                if f(1) != "mac" || last_mac.is_some_and(|l| at <= l) {
+                    return Err(err(format!(
+                        "line {line}: MAC rows out of order or misnamed"
+                    )));
+                }
+                last_mac = Some(at);
+                if f(2) != file_col.as_deref().unwrap_or(f(2)) {
+                    return Err(err(format!("line {line}: file column differs")));
+                }
+                file_col.get_or_insert_with(|| f(2).to_string());
+                macs.push(m);
+            }
             other => {
                 return Err(err(format!(
                     "line {line}: identifier kind {other:?} is not known to this version"
@@ -557,6 +624,7 @@ fn read_part(path: &Path) -> Result<Part, CliError> {
         params,
         index,
         addrs,
+        macs,
     })
 }
 
@@ -587,7 +655,14 @@ fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
     parts.sort_by_key(|p| p.index);
     let first = &parts[0];
     for p in &parts {
-        for k in ["method", "manifest_lines", "manifest_id", "scope", "keep"] {
+        for k in [
+            "method",
+            "manifest_lines",
+            "manifest_id",
+            "scope",
+            "keep",
+            "mac",
+        ] {
             if p.params.get(k) != first.params.get(k) {
                 return Err(CliError::usage(format!(
                     "parts {} and {} differ in {k} ({:?} vs {:?}); scan every file of one manifest with the same flags",
@@ -648,6 +723,12 @@ fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
             if missing.len() > 20 { ", ..." } else { "" }
         )));
     }
+    // The MAC numbering, when the parts recorded one.
+    let mut mac = if first.params.get("mac").map(String::as_str) == Some("wash") {
+        crate::mac::MacMap::Enumerate(HashMap::new())
+    } else {
+        crate::mac::MacMap::Keep
+    };
     for p in &parts {
         if p.params.get("complete").map(String::as_str) != Some("yes") {
             eprintln!(
@@ -660,8 +741,11 @@ fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
         for &a in &p.addrs {
             technique.map(a);
         }
+        for &m in &p.macs {
+            mac.map(m);
+        }
     }
-    crate::state::save(&args.output, &technique, &args.method)
+    crate::state::save_with(&args.output, &technique, &mac, &args.method)
 }
 
 /// A frozen table: lookups only, shareable between threads. An address not
@@ -672,6 +756,8 @@ pub struct Frozen {
     v6: HashMap<u128, u128>,
     prefix_preserving: bool,
     misses: AtomicU64,
+    /// The MAC numbering (enumerate with `--mac wash`).
+    macs: Option<Arc<crate::mac::FrozenMacs>>,
 }
 
 impl Frozen {
@@ -695,9 +781,9 @@ impl Frozen {
         self.prefix_preserving
     }
 
-    /// Addresses looked up and not found so far.
+    /// Addresses (and MAC addresses) looked up and not found so far.
     pub fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
+        self.misses.load(Ordering::Relaxed) + self.macs.as_ref().map_or(0, |m| m.misses())
     }
 }
 
@@ -734,6 +820,10 @@ pub fn freeze(washer: &mut Washer, args: &WashArgs) -> Result<Arc<Frozen>, CliEr
     };
     let f = load_frozen(path, &args.method)?;
     washer.technique = Technique::Stateless(f.clone());
+    // Enumerated MACs come from the table's numbering too.
+    if let (crate::mac::MacMap::Enumerate(_), Some(m)) = (&washer.mac, &f.macs) {
+        washer.mac = crate::mac::MacMap::Frozen(m.clone());
+    }
     Ok(f)
 }
 
@@ -754,7 +844,12 @@ pub fn load_frozen(path: &Path, args: &MethodArgs) -> Result<Arc<Frozen>, CliErr
             path.display()
         )));
     }
-    crate::state::load(path, &mut technique, args)?;
+    let mut mac = crate::mac::MacMap::Enumerate(HashMap::new());
+    crate::state::load_with(path, &mut technique, Some(&mut mac), args)?;
+    let macs = match args.method {
+        method::Method::Enumerate => mac.frozen().1,
+        _ => None,
+    };
     let Technique::Stateful(st) = &technique else {
         return Err(CliError::usage(
             "--state-readonly: this technique keeps no state",
@@ -782,6 +877,7 @@ pub fn load_frozen(path: &Path, args: &MethodArgs) -> Result<Arc<Frozen>, CliErr
         v6,
         prefix_preserving: pp,
         misses: AtomicU64::new(0),
+        macs,
     }))
 }
 
@@ -803,7 +899,7 @@ pub fn wash_one_readonly(
         let n = frozen.misses() - before;
         (n > 0).then(|| {
             CliError::data(format!(
-                "{}: {n} address lookup(s) not in the state table {} (merge it from scans of \
+                "{}: {n} address or MAC lookup(s) not in the state table {} (merge it from scans of \
                  every file, with the flags of this wash); output not written",
                 input.display(),
                 state.display()

@@ -19,9 +19,13 @@
 //!   ([`ipwash_algorithms::macperm::MacPerm::derive`]);
 //! - `truncate`: the low 24 bits zeroed (the vendor prefix kept);
 //! - `enumerate`: numbered in order of first appearance as locally
-//!   administered unicast addresses `02:00:00:00:00:01`, `...:02`, ...
+//!   administered unicast addresses `02:00:00:00:00:01`, `...:02`, ...;
+//!   the numbering is kept in `--state` (`mac` rows) with the addresses',
+//!   recorded by `ipwash scan` and replayed by `ipwash state merge`, so a
+//!   series of runs or a fan-out numbers every MAC once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ipwash_algorithms::ipcipher::key_from_passphrase;
@@ -55,6 +59,67 @@ pub enum MacMap {
     Truncate,
     /// Numbered in order of first appearance.
     Enumerate(HashMap<[u8; 6], [u8; 6]>),
+    /// Unchanged, and told to a recorder (`ipwash scan`).
+    Record(Arc<dyn MacSink>),
+    /// A frozen numbering (`--state-readonly`).
+    Frozen(Arc<FrozenMacs>),
+}
+
+/// Where `ipwash scan` notes each MAC address a wash would map.
+pub trait MacSink: Send + Sync {
+    /// `m` is about to be mapped.
+    fn note(&self, m: [u8; 6]);
+}
+
+/// The MAC numbering of a merged state table: lookups only. A MAC address
+/// not in it comes out as `02:00:00:00:00:00` (never as itself) and is
+/// counted; the caller then fails the file.
+#[derive(Debug, Default)]
+pub struct FrozenMacs {
+    table: HashMap<[u8; 6], [u8; 6]>,
+    misses: AtomicU64,
+}
+
+impl FrozenMacs {
+    /// Freeze a numbering.
+    pub fn new(table: HashMap<[u8; 6], [u8; 6]>) -> Self {
+        FrozenMacs {
+            table,
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// MAC addresses looked up and not found so far.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+}
+
+/// The `n`-th enumerated MAC address (from 1): `02:` and 40 bits of `n`.
+fn numbered(n: u64) -> [u8; 6] {
+    from_u64((0x02u64 << 40) | (n & ((1 << 40) - 1)))
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn to_text(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Parse `aa:bb:cc:dd:ee:ff` (either case).
+pub fn from_text(t: &str) -> Option<[u8; 6]> {
+    let mut m = [0u8; 6];
+    let mut parts = t.split(':');
+    for b in m.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(m)
 }
 
 impl MacMap {
@@ -111,6 +176,52 @@ impl MacMap {
         matches!(self, MacMap::Keep)
     }
 
+    /// The enumeration's table in numbering order; None for the other maps.
+    pub fn enumerated(&self) -> Option<Vec<([u8; 6], [u8; 6])>> {
+        let MacMap::Enumerate(t) = self else {
+            return None;
+        };
+        let mut v: Vec<([u8; 6], [u8; 6])> = t.iter().map(|(a, b)| (*a, *b)).collect();
+        v.sort_by_key(|p| to_u64(p.1));
+        Some(v)
+    }
+
+    /// The enumeration that goes on from `pairs` (in numbering order, as
+    /// [`MacMap::enumerated`] gives them): they must be numbered 1, 2, ...
+    /// and one-to-one.
+    pub fn enumeration_from(pairs: &[([u8; 6], [u8; 6])]) -> Result<MacMap, String> {
+        let mut t = HashMap::with_capacity(pairs.len());
+        for (i, (a, b)) in pairs.iter().enumerate() {
+            if *b != numbered(i as u64 + 1) {
+                return Err(format!(
+                    "MAC {} is numbered {}, not {} (the numbering must run 1, 2, ...)",
+                    to_text(*a),
+                    to_text(*b),
+                    to_text(numbered(i as u64 + 1))
+                ));
+            }
+            if a[0] & 1 != 0 || *a == [0; 6] || t.insert(*a, *b).is_some() {
+                return Err(format!(
+                    "MAC {} is a group address, zero or listed twice",
+                    to_text(*a)
+                ));
+            }
+        }
+        Ok(MacMap::Enumerate(t))
+    }
+
+    /// The numbering frozen for `--state-readonly` (the other maps, which
+    /// keep no table, are returned as they are).
+    pub fn frozen(self) -> (MacMap, Option<Arc<FrozenMacs>>) {
+        match self {
+            MacMap::Enumerate(t) => {
+                let f = Arc::new(FrozenMacs::new(t));
+                (MacMap::Frozen(f.clone()), Some(f))
+            }
+            m => (m, None),
+        }
+    }
+
     /// A copy for another worker (with its own cache); None for the
     /// enumeration, which must stay on one thread.
     pub fn try_clone(&self) -> Option<MacMap> {
@@ -119,6 +230,8 @@ impl MacMap {
             MacMap::Truncate => Some(MacMap::Truncate),
             MacMap::Perm(p, _) => Some(MacMap::Perm(p.clone(), vec![(0, 0); CACHE])),
             MacMap::Unperm(p) => Some(MacMap::Unperm(p.clone())),
+            MacMap::Record(r) => Some(MacMap::Record(r.clone())),
+            MacMap::Frozen(f) => Some(MacMap::Frozen(f.clone())),
             MacMap::Enumerate(_) => None,
         }
     }
@@ -148,9 +261,19 @@ impl MacMap {
             }
             MacMap::Enumerate(t) => {
                 let n = t.len() as u64 + 1;
-                *t.entry(m)
-                    .or_insert_with(|| from_u64((0x02u64 << 40) | (n & ((1 << 40) - 1))))
+                *t.entry(m).or_insert_with(|| numbered(n))
             }
+            MacMap::Record(r) => {
+                r.note(m);
+                m
+            }
+            MacMap::Frozen(f) => match f.table.get(&m) {
+                Some(&o) => o,
+                None => {
+                    f.misses.fetch_add(1, Ordering::Relaxed);
+                    numbered(0)
+                }
+            },
         }
     }
 }

@@ -204,8 +204,8 @@ pub struct BatchWorkers {
     workers: Vec<(Washer, Worker)>,
 }
 
-/// A hook called with the technique before an output is committed.
-pub type CommitHook = Arc<dyn Fn(&Technique) + Send + Sync>;
+/// A hook called with the washer before an output is committed.
+pub type CommitHook = Arc<dyn Fn(&Washer) + Send + Sync>;
 
 /// Run `ipwash wash`.
 pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
@@ -257,18 +257,15 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
     };
     let frozen = match &args.state {
         Some(p) if args.state_readonly && !args.reverse => {
-            if matches!(washer.mac, crate::mac::MacMap::Enumerate(_)) {
-                // The merged table holds addresses only: numbering MACs
-                // here would depend on this machine's share of the files.
-                return Err(CliError::usage(
-                    "--state-readonly: the merged table of enumerate holds no MAC numbering; \
-                     give --mac keep, or wash the files in one sequential run",
-                ));
-            }
             Some((crate::fanout::freeze(&mut washer, args)?, p.clone()))
         }
         Some(p) if !args.reverse => {
-            crate::state::load(p, &mut washer.technique, &args.method)?;
+            crate::state::load_with(
+                p,
+                &mut washer.technique,
+                Some(&mut washer.mac),
+                &args.method,
+            )?;
             None
         }
         _ => None,
@@ -511,7 +508,7 @@ pub fn wash_one(
         return res;
     }
     if let Some(f) = &plan.before_commit {
-        f(&plan.washer.technique);
+        f(&plan.washer);
     }
     let fin = out
         .finish()

@@ -6,7 +6,9 @@
 //! - `param` rows name the method, its options and (for keyed methods) a key
 //!   identifier, a one-way value that tells keys apart without revealing them;
 //! - `counter` rows hold the counters or random-stream positions;
-//! - `pair` rows hold `original -> replacement`, in order of first appearance.
+//! - `pair` rows hold `original -> replacement`, in order of first appearance;
+//! - `mac` rows (family `mac`) hold the MAC numbering of `enumerate` with
+//!   `--mac wash`, in numbering order.
 //!
 //! Loading refuses a file made by another method, other options or another
 //! key, since mixing them would break the one-to-one mapping. Saving writes
@@ -20,6 +22,7 @@ use ipwash_algorithms::enumerate::{EnumState, Enumerate, Numbering};
 use ipwash_algorithms::prefix_map::{PrefixMap, PrefixState};
 
 use crate::error::CliError;
+use crate::mac::MacMap;
 use crate::method::{read_key, Method, MethodArgs};
 use crate::wash::{StatefulTech, Technique};
 
@@ -84,13 +87,33 @@ fn numbering_name(n: Numbering) -> &'static str {
 /// Save the technique's table to `path`, atomically (temporary file and
 /// rename), mode 0600 (an existing file's stricter mode is kept).
 pub fn save(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<(), CliError> {
-    let bytes = to_bytes(path, tech, args)?;
+    save_with(path, tech, &MacMap::Keep, args)
+}
+
+/// [`save`], with the MAC numbering of `mac` (when it is an enumeration).
+pub fn save_with(
+    path: &Path,
+    tech: &Technique,
+    mac: &MacMap,
+    args: &MethodArgs,
+) -> Result<(), CliError> {
+    let bytes = to_bytes_with(path, tech, mac, args)?;
     crate::capture::write_replacing_private(path, &bytes)
         .map_err(|e| CliError::data(format!("cannot save state file {}: {e}", path.display())))
 }
 
 /// The bytes [`save`] writes (`path` only names the file in messages).
 pub fn to_bytes(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<Vec<u8>, CliError> {
+    to_bytes_with(path, tech, &MacMap::Keep, args)
+}
+
+/// The bytes [`save_with`] writes.
+pub fn to_bytes_with(
+    path: &Path,
+    tech: &Technique,
+    mac: &MacMap,
+    args: &MethodArgs,
+) -> Result<Vec<u8>, CliError> {
     let mut rows = Rows(Vec::new());
     rows.param("method", args.method.name());
     let Technique::Stateful(st) = tech else {
@@ -131,6 +154,14 @@ pub fn to_bytes(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<Vec<
             }
         }
     }
+    for (a, b) in mac.enumerated().unwrap_or_default() {
+        rows.0.push([
+            "mac".into(),
+            "mac".into(),
+            crate::mac::to_text(a),
+            crate::mac::to_text(b),
+        ]);
+    }
     let encode = || -> Result<Vec<u8>, Box<dyn std::error::Error>> {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(["kind", "family", "original", "replacement"])?;
@@ -145,11 +176,28 @@ pub fn to_bytes(path: &Path, tech: &Technique, args: &MethodArgs) -> Result<Vec<
 /// Load the table from `path` into the technique. A missing file is an
 /// empty state (the first run of a series).
 pub fn load(path: &Path, tech: &mut Technique, args: &MethodArgs) -> Result<(), CliError> {
+    load_with(path, tech, None, args)
+}
+
+/// [`load`], and the MAC numbering into `mac` when it is an enumeration
+/// (other MAC maps keep no table and stay as they are).
+pub fn load_with(
+    path: &Path,
+    tech: &mut Technique,
+    mac: Option<&mut MacMap>,
+    args: &MethodArgs,
+) -> Result<(), CliError> {
     if !path.exists() {
         return Ok(());
     }
     let data = std::fs::read(path).map_err(|e| err(path, e))?;
-    load_bytes(path, &data, tech, args)
+    let macs = load_bytes_macs(path, &data, tech, args)?;
+    if let Some(m) = mac {
+        if matches!(m, MacMap::Enumerate(_)) {
+            *m = MacMap::enumeration_from(&macs).map_err(|e| err(path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// [`load`] from the bytes of a state file; `path` is only used in errors.
@@ -161,6 +209,16 @@ pub fn load_bytes(
     tech: &mut Technique,
     args: &MethodArgs,
 ) -> Result<(), CliError> {
+    load_bytes_macs(path, data, tech, args).map(|_| ())
+}
+
+/// [`load_bytes`], returning the MAC numbering's rows.
+fn load_bytes_macs(
+    path: &Path,
+    data: &[u8],
+    tech: &mut Technique,
+    args: &MethodArgs,
+) -> Result<Vec<([u8; 6], [u8; 6])>, CliError> {
     if data.iter().all(u8::is_ascii_whitespace) {
         return Err(err(
             path,
@@ -182,6 +240,7 @@ pub fn load_bytes(
     let mut params: Vec<(String, String)> = Vec::new();
     let mut counters: Vec<(String, u128)> = Vec::new();
     let mut pairs: Vec<(IpAddr, IpAddr)> = Vec::new();
+    let mut macs: Vec<([u8; 6], [u8; 6])> = Vec::new();
     for (i, rec) in rd.records().enumerate() {
         let line = i + 2;
         let rec = rec.map_err(|e| err(path, e))?;
@@ -202,6 +261,14 @@ pub fn load_bytes(
                     .parse()
                     .map_err(|_| err(path, format!("line {line}: bad address {:?}", f(3))))?;
                 pairs.push((a, b));
+            }
+            "mac" => {
+                let m = |n: usize| {
+                    crate::mac::from_text(f(n)).ok_or_else(|| {
+                        err(path, format!("line {line}: bad MAC address {:?}", f(n)))
+                    })
+                };
+                macs.push((m(2)?, m(3)?));
             }
             other => {
                 return Err(err(
@@ -280,5 +347,11 @@ pub fn load_bytes(
         }
         _ => return Err(err(path, "this technique keeps no state")),
     }
-    Ok(())
+    if !macs.is_empty() && args.method != Method::Enumerate {
+        return Err(err(
+            path,
+            "holds a MAC numbering, which only enumerate keeps",
+        ));
+    }
+    Ok(macs)
 }

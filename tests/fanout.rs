@@ -168,19 +168,13 @@ fn mode(p: &Path) -> u32 {
 /// One stateful case: sequential wash with --state vs scan/merge/readonly wash.
 /// `flags` are the method's (for every step), `scope` the scope and keep
 /// flags (for scan and wash).
-fn stateful_case(s: &Setup, tag: &str, flags: &[&str], scope: &[&str], seed: u64) {
+fn stateful_case(s: &Setup, tag: &str, flags: &[&str], scope: &[&str], mac: &[&str], seed: u64) {
     let d = s.dir.path().join(tag);
     let (seq, fan, parts) = (d.join("seq"), d.join("fan"), d.join("parts"));
     for x in [&seq, &fan, &parts] {
         std::fs::create_dir_all(x).unwrap();
     }
     let seq_state = d.join("seq.state");
-    // MAC numbering is not part of a merged enumerate table.
-    let mac: &[&str] = if flags.contains(&"enumerate") {
-        &["--mac", "keep"]
-    } else {
-        &[]
-    };
     let mut args: Vec<String> = vec!["wash".into(), "-q".into()];
     args.extend(flags.iter().chain(scope).chain(mac).map(|f| f.to_string()));
     args.extend([
@@ -196,6 +190,7 @@ fn stateful_case(s: &Setup, tag: &str, flags: &[&str], scope: &[&str], seed: u64
     let fl = flags
         .iter()
         .chain(scope)
+        .chain(mac)
         .copied()
         .collect::<Vec<_>>()
         .join(" ");
@@ -229,6 +224,13 @@ fn stateful_case(s: &Setup, tag: &str, flags: &[&str], scope: &[&str], seed: u64
         std::fs::read(&merged).unwrap() == std::fs::read(&seq_state).unwrap(),
         "{tag}: merged state differs from the sequential one"
     );
+    let text = String::from_utf8(std::fs::read(&merged).unwrap()).unwrap();
+    let mac_rows = text.lines().filter(|l| l.starts_with("mac,mac,")).count();
+    if flags.contains(&"enumerate") && !mac.contains(&"keep") {
+        assert!(mac_rows > 1, "{tag}: the MAC numbering is in the state");
+    } else {
+        assert_eq!(mac_rows, 0, "{tag}: no MAC numbering in the state");
+    }
 
     let state_before = std::fs::read(&merged).unwrap();
     let files: Vec<String> = shuffled(s.inputs.len(), seed + 2)
@@ -237,8 +239,7 @@ fn stateful_case(s: &Setup, tag: &str, flags: &[&str], scope: &[&str], seed: u64
         .collect();
     xargs(
         &format!(
-            "xargs -P2 -I{{}} sh -c '{b} wash -q {fl} {} --state {} --state-readonly \"$1\" -o {}/$(basename \"$1\")' _ {{}}",
-            mac.join(" "),
+            "xargs -P2 -I{{}} sh -c '{b} wash -q {fl} --state {} --state-readonly \"$1\" -o {}/$(basename \"$1\")' _ {{}}",
             merged.display(),
             fan.display()
         ),
@@ -257,11 +258,22 @@ fn stateful_fan_out_matches_sequential_wash() {
     let s = setup();
     let key = common::key_file(s.dir.path(), "pm.key", &"5a".repeat(32));
     let k = key.display().to_string();
-    stateful_case(&s, "enum", &["--method", "enumerate"], &[], 11);
+    // MACs numbered by enumerate (the default --mac wash) go through the
+    // scan, the merge and the read-only table too.
+    stateful_case(&s, "enum", &["--method", "enumerate"], &[], &[], 11);
+    stateful_case(
+        &s,
+        "enum-mac-keep",
+        &["--method", "enumerate"],
+        &[],
+        &["--mac", "keep"],
+        16,
+    );
     stateful_case(
         &s,
         "enum-dnswasher",
         &["--method", "enumerate", "--numbering", "dnswasher"],
+        &[],
         &[],
         12,
     );
@@ -270,10 +282,11 @@ fn stateful_fan_out_matches_sequential_wash() {
         "enum-clients",
         &["--method", "enumerate"],
         &["--scope", "clients", "--keep", "10.0.0.0/8"],
+        &[],
         13,
     );
     let pm = ["--method", "prefix-map", "--key-file", &k];
-    stateful_case(&s, "pm", &pm, &[], 14);
+    stateful_case(&s, "pm", &pm, &[], &[], 14);
     let pmc = [
         "--method",
         "prefix-map",
@@ -281,7 +294,7 @@ fn stateful_fan_out_matches_sequential_wash() {
         &k,
         "--preserve-class",
     ];
-    stateful_case(&s, "pm-class", &pmc, &["--scope", "clients"], 15);
+    stateful_case(&s, "pm-class", &pmc, &["--scope", "clients"], &[], 15);
 }
 
 #[test]
@@ -494,4 +507,54 @@ fn missing_address_fails_and_leaves_everything_untouched() {
         assert_eq!(run(&a, b"").status.code(), Some(2));
         assert!(!p.exists());
     }
+}
+
+/// A series of runs with one `--state` numbers every MAC (and address)
+/// once: file by file, the outputs equal those of one run over them all.
+#[test]
+fn state_carries_the_mac_numbering_from_run_to_run() {
+    let s = setup();
+    let d = s.dir.path();
+    let (one, series) = (d.join("one"), d.join("series"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&series).unwrap();
+    let inputs: Vec<&PathBuf> = s.inputs.iter().take(4).collect();
+    let st1 = d.join("one.state");
+    let mut a: Vec<String> = ["wash", "-q", "--method", "enumerate", "--state"]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    a.push(st1.display().to_string());
+    a.push("-o".into());
+    a.push(one.display().to_string());
+    a.extend(inputs.iter().map(|p| p.display().to_string()));
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    run_ok(&a, b"");
+    let st2 = d.join("series.state");
+    for p in &inputs {
+        let out = series.join(out_name(p));
+        run_ok(
+            &[
+                "wash",
+                "-q",
+                "--method",
+                "enumerate",
+                "--state",
+                st2.to_str().unwrap(),
+                p.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            b"",
+        );
+    }
+    let owned: Vec<PathBuf> = inputs.iter().map(|p| (*p).clone()).collect();
+    same_outputs(&one, &series, &owned, "series");
+    assert_eq!(
+        std::fs::read(&st1).unwrap(),
+        std::fs::read(&st2).unwrap(),
+        "one state for one run and for the series"
+    );
+    let text = String::from_utf8(std::fs::read(&st2).unwrap()).unwrap();
+    assert!(text.lines().filter(|l| l.starts_with("mac,mac,")).count() > 1);
 }

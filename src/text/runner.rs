@@ -105,7 +105,17 @@ pub fn run_text(args: &TextArgs) -> Result<(), CliError> {
     washer.info = info;
     washer.keep = keep;
     if let Some(p) = &args.state {
-        crate::state::load(p, &mut washer.technique, &args.method)?;
+        // Text holds no MAC addresses; a MAC numbering in the state is
+        // carried over as it is.
+        if args.method.method == crate::method::Method::Enumerate {
+            washer.mac = crate::mac::MacMap::Enumerate(Default::default());
+        }
+        crate::state::load_with(
+            p,
+            &mut washer.technique,
+            Some(&mut washer.mac),
+            &args.method,
+        )?;
     }
     let threads = args
         .threads
@@ -139,7 +149,7 @@ pub fn run_text(args: &TextArgs) -> Result<(), CliError> {
     let stats = run.stats();
     if let Some(p) = &args.state {
         let w = run.into_washer();
-        crate::state::save(p, &w.technique, &args.method)?;
+        crate::state::save_with(p, &w.technique, &w.mac, &args.method)?;
     }
     if !args.quiet || stats.passed > 0 {
         eprint!("{}", stats.summary());
