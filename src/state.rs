@@ -52,6 +52,9 @@ pub fn key_id(key: &[u8; 32]) -> String {
     out[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A MAC address and its number.
+type MacPair = ([u8; 6], [u8; 6]);
+
 struct Rows(Vec<[String; 4]>);
 
 impl Rows {
@@ -218,7 +221,7 @@ fn load_bytes_macs(
     data: &[u8],
     tech: &mut Technique,
     args: &MethodArgs,
-) -> Result<Vec<([u8; 6], [u8; 6])>, CliError> {
+) -> Result<Vec<MacPair>, CliError> {
     if data.iter().all(u8::is_ascii_whitespace) {
         return Err(err(
             path,
@@ -240,7 +243,7 @@ fn load_bytes_macs(
     let mut params: Vec<(String, String)> = Vec::new();
     let mut counters: Vec<(String, u128)> = Vec::new();
     let mut pairs: Vec<(IpAddr, IpAddr)> = Vec::new();
-    let mut macs: Vec<([u8; 6], [u8; 6])> = Vec::new();
+    let mut macs: Vec<MacPair> = Vec::new();
     for (i, rec) in rd.records().enumerate() {
         let line = i + 2;
         let rec = rec.map_err(|e| err(path, e))?;
