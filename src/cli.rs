@@ -276,16 +276,7 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
                 let mut washer = Washer::new(technique);
                 washer.info = info;
                 if let Some(p) = &args.state {
-                    // A MAC numbering in the state is carried over as it is.
-                    if args.method.method == crate::method::Method::Enumerate {
-                        washer.mac = crate::mac::MacMap::Enumerate(Default::default());
-                    }
-                    crate::state::load_with(
-                        p,
-                        &mut washer.technique,
-                        Some(&mut washer.mac),
-                        &args.method,
-                    )?;
+                    crate::state::load_carrying_macs(p, &mut washer, &args.method)?;
                 }
                 let res = for_each_line(stdin, |n, line| {
                     let a = match unread.addr(n, line, &mut out)? {

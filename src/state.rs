@@ -203,6 +203,20 @@ pub fn load_with(
     Ok(())
 }
 
+/// [`load_with`] for the commands that map no MAC address (`map`, `text`):
+/// the state's MAC numbering is kept in `washer.mac` so that saving the
+/// state again carries it over unchanged.
+pub fn load_carrying_macs(
+    path: &Path,
+    washer: &mut crate::wash::Washer,
+    args: &MethodArgs,
+) -> Result<(), CliError> {
+    if args.method == Method::Enumerate {
+        washer.mac = MacMap::Enumerate(Default::default());
+    }
+    load_with(path, &mut washer.technique, Some(&mut washer.mac), args)
+}
+
 /// [`load`] from the bytes of a state file; `path` is only used in errors.
 /// For the fuzz targets.
 #[doc(hidden)]

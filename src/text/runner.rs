@@ -105,17 +105,8 @@ pub fn run_text(args: &TextArgs) -> Result<(), CliError> {
     washer.info = info;
     washer.keep = keep;
     if let Some(p) = &args.state {
-        // Text holds no MAC addresses; a MAC numbering in the state is
-        // carried over as it is.
-        if args.method.method == crate::method::Method::Enumerate {
-            washer.mac = crate::mac::MacMap::Enumerate(Default::default());
-        }
-        crate::state::load_with(
-            p,
-            &mut washer.technique,
-            Some(&mut washer.mac),
-            &args.method,
-        )?;
+        // Text holds no MAC addresses: the state's numbering is carried over.
+        crate::state::load_carrying_macs(p, &mut washer, &args.method)?;
     }
     let threads = args
         .threads
