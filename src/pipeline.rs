@@ -151,6 +151,13 @@ pub struct WashArgs {
     /// it, at most 4194304): 8 bytes each for IPv4, 32 for IPv6.
     #[arg(long, default_value_t = DEFAULT_CACHE_ENTRIES)]
     pub cache_size: usize,
+    /// Memory for following DNS over TCP, in MiB: segments held until
+    /// their messages complete plus stream state (at least 1). Over it, the
+    /// oldest waiting message is given up (its segments dropped,
+    /// `tcp_dns_hold_limit`) and idle flows are evicted.
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub tcp_memory: u64,
     /// Do not print statistics on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -190,6 +197,8 @@ pub struct Plan {
     pub frozen: Option<(Arc<crate::fanout::Frozen>, PathBuf)>,
     /// `--dropped`: where dropped packets go.
     pub dropped: Option<Arc<Mutex<crate::dropped::DroppedWriter>>>,
+    /// Bounds of DNS-over-TCP reassembly.
+    pub tcp: crate::tcpdns::TcpLimits,
 }
 
 /// A hook called with the technique before an output is committed.
@@ -288,6 +297,10 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         outputs_written: 0,
         dropped: None,
         frozen,
+        tcp: crate::tcpdns::TcpLimits {
+            memory: (args.tcp_memory as usize) << 20,
+            ..Default::default()
+        },
     };
     if let Some(p) = &args.dropped {
         if p.as_os_str() == "-" || *p == args.output || args.inputs.contains(p) {
@@ -396,6 +409,7 @@ impl Plan {
             outputs_written: 0,
             dropped: None,
             frozen: None,
+            tcp: Default::default(),
         }
     }
 }
@@ -782,6 +796,8 @@ impl Worker {
         };
         let mut w = Worker::new(0);
         w.cache = AddrCache::with_sizes(n4, n6);
+        // The pipeline's output side follows DNS over TCP.
+        w.loc.follow_tcp = true;
         w
     }
 
@@ -998,6 +1014,7 @@ struct Piece<'d> {
     data: &'d [u8],
     pkt: Option<Range<usize>>,
     frag: Option<&'d FragInfo>,
+    tcp: Option<&'d crate::packet::TcpSeg>,
     outcome: Outcome,
 }
 
@@ -1007,6 +1024,7 @@ struct Piece<'d> {
 struct Emitter<'a, W> {
     out: &'a Arc<Mutex<W>>,
     defrag: Defrag,
+    tcp: crate::tcpdns::TcpDns,
     dropped: Option<DropSink>,
 }
 
@@ -1058,10 +1076,11 @@ fn save_dropped(d: &mut Option<DropSink>, data: &[u8], o: Outcome) -> Result<(),
 }
 
 impl<'a, W: Write> Emitter<'a, W> {
-    fn new(out: &'a Arc<Mutex<W>>, dropped: Option<DropSink>) -> Self {
+    fn new(out: &'a Arc<Mutex<W>>, dropped: Option<DropSink>, plan: &Plan) -> Self {
         Emitter {
             out,
             defrag: Defrag::new(DefragLimits::default()),
+            tcp: crate::tcpdns::TcpDns::new(plan.tcp),
             dropped,
         }
     }
@@ -1125,7 +1144,7 @@ impl<'a, W: Write> Emitter<'a, W> {
                 continue;
             }
             let fragment = matches!(r.outcome, Outcome::Written(_)) && r.frag.is_some();
-            if !fragment && !self.defrag.holding() {
+            if !fragment && r.tcp.is_none() && !self.defrag.holding() && !self.tcp.holding() {
                 if run.end != r.start {
                     write(o, &run)?;
                     run = r.start..r.start;
@@ -1139,6 +1158,7 @@ impl<'a, W: Write> Emitter<'a, W> {
                 data: &buf[r.start..r.end],
                 pkt: r.pkt.map(|(a, b, _)| a..b),
                 frag: r.frag.as_deref(),
+                tcp: r.tcp.as_deref(),
                 outcome: r.outcome,
             };
             self.defrag_or_write(o, piece, washer, stats)?;
@@ -1146,9 +1166,62 @@ impl<'a, W: Write> Emitter<'a, W> {
         write(o, &run)
     }
 
-    /// Write a unit that is to be written, through the defragmenter when it
-    /// is a fragment or fragments are held.
+    /// Write a unit that is to be written, through the TCP reassembler
+    /// when it is a DNS segment or segments are held, then through the
+    /// defragmenter.
     fn defrag_or_write(
+        &mut self,
+        o: &mut W,
+        piece: Piece<'_>,
+        washer: &mut Washer,
+        stats: &mut Stats,
+    ) -> Result<(), CliError> {
+        if piece.tcp.is_some() || self.tcp.holding() {
+            let frag = piece
+                .frag
+                .filter(|_| matches!(piece.outcome, Outcome::Written(_)));
+            self.tcp
+                .push(piece.data.to_vec(), piece.pkt, frag, piece.tcp, washer);
+            return self.drain_tcp(o, washer, stats);
+        }
+        self.defrag_write(o, piece, washer, stats)
+    }
+
+    /// Pass the units the TCP reassembler released on.
+    fn drain_tcp(
+        &mut self,
+        o: &mut W,
+        washer: &mut Washer,
+        stats: &mut Stats,
+    ) -> Result<(), CliError> {
+        for r in self.tcp.take_ready() {
+            match r.verdict {
+                Verdict::Write => {
+                    let piece = Piece {
+                        data: &r.unit,
+                        pkt: r.pkt,
+                        frag: r.frag.as_ref(),
+                        tcp: None,
+                        outcome: Outcome::Written(false),
+                    };
+                    self.defrag_write(o, piece, washer, stats)?;
+                }
+                Verdict::Drop(reason) => {
+                    stats.written -= 1;
+                    stats.dropped(reason);
+                    if let Some(d) = self.dropped.as_mut() {
+                        d.packet(&r.unit, reason)
+                            .map_err(|e| CliError::io("--dropped file", e))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write a unit, through the defragmenter when it is a fragment or
+    /// fragments are held.
+    fn defrag_write(
         &mut self,
         o: &mut W,
         piece: Piece<'_>,
@@ -1160,6 +1233,7 @@ impl<'a, W: Write> Emitter<'a, W> {
             pkt,
             frag,
             outcome,
+            ..
         } = piece;
         let fragment = match (outcome, frag, pkt) {
             (Outcome::Written(_), Some(f), Some(r)) => Some((f, r)),
@@ -1191,12 +1265,15 @@ impl<'a, W: Write> Emitter<'a, W> {
         res.map_err(|e| CliError::io("output", e))
     }
 
-    /// End of one input: resolve every held fragment group.
-    fn finish(&mut self, stats: &mut Stats) -> Result<(), CliError> {
+    /// End of one input: resolve every TCP stream and held fragment group.
+    fn finish(&mut self, washer: &mut Washer, stats: &mut Stats) -> Result<(), CliError> {
         let mut o = self
             .out
             .lock()
             .map_err(|_| CliError::data("output lock poisoned"))?;
+        self.tcp.finish(washer);
+        self.drain_tcp(&mut *o, washer, stats)?;
+        stats.tcp_flows_evicted += self.tcp.evicted();
         let dropped = &mut self.dropped;
         let mut emit = |bytes: Vec<u8>, v: Verdict| -> std::io::Result<()> {
             match v {
@@ -1252,7 +1329,7 @@ fn wash_sequential<R: Read, W: Write>(
     name: &str,
 ) -> Result<(), CliError> {
     let mut w = Worker::for_washer(&plan.washer, plan.cache_size);
-    let mut em = Emitter::new(out, DropSink::for_plan(plan, rd.header()));
+    let mut em = Emitter::new(out, DropSink::for_plan(plan, rd.header()), plan);
     let res = loop {
         let unit = match rd.next_unit() {
             Ok(Some(u)) => u,
@@ -1260,6 +1337,7 @@ fn wash_sequential<R: Read, W: Write>(
             Err(e) => break Err(CliError::data(format!("{name}: {e}"))),
         };
         w.loc.frag = None;
+        w.loc.tcp = None;
         let outcome = match (&unit.packet, unit.dropped) {
             (_, Some(r)) => Outcome::BlockDropped(r),
             (None, None) => Outcome::Block,
@@ -1277,13 +1355,14 @@ fn wash_sequential<R: Read, W: Write>(
             data: unit.data,
             pkt,
             frag: w.loc.frag.as_ref(),
+            tcp: w.loc.tcp.as_ref(),
             outcome,
         };
         em.unit(piece, &mut plan.washer, stats)?;
     };
     // Whatever happened, release the held fragments so the output so far
     // stays complete and valid.
-    em.finish(stats)?;
+    em.finish(&mut plan.washer, stats)?;
     stats.merge(&w.stats);
     res
 }
@@ -1299,6 +1378,8 @@ struct Rec {
     outcome: Outcome,
     /// Set when the packet is an IP fragment.
     frag: Option<Box<FragInfo>>,
+    /// Set when the packet is a DNS-over-TCP segment.
+    tcp: Option<Box<crate::packet::TcpSeg>>,
 }
 
 /// A batch of units copied out of the reader's buffer.
@@ -1366,7 +1447,7 @@ fn wash_batched<R: Read + Send, W: Write + Send>(
         err: None,
     });
     let write = Mutex::new(WriteSide {
-        em: Emitter::new(out, sink),
+        em: Emitter::new(out, sink, plan),
         next: 0,
         stats: Stats::default(),
         err: None,
@@ -1385,7 +1466,10 @@ fn wash_batched<R: Read + Send, W: Write + Send>(
         .map_err(|_| CliError::data("output lock poisoned"))?;
     // Whatever happened, release the held fragments so the output so far
     // stays complete and valid.
-    let fin = ws.em.finish(&mut ws.stats);
+    let fin = match workers.first_mut() {
+        Some((washer, _)) => ws.em.finish(washer, &mut ws.stats),
+        None => Ok(()),
+    };
     stats.merge(&ws.stats);
     for (_, w) in &workers {
         stats.merge(&w.stats);
@@ -1474,6 +1558,7 @@ fn fill_batch<R: Read>(rd: &mut CaptureReader<R>, batch: &mut Batch) -> Result<b
             dropped,
             outcome: Outcome::Block,
             frag: None,
+            tcp: None,
         })
     })
     .map_err(|e| e.to_string())
@@ -1503,7 +1588,7 @@ fn wash_prefetched<R: Read + Send, W: Write>(
             }
         });
         let mut w = Worker::for_washer(&plan.washer, plan.cache_size);
-        let mut em = Emitter::new(out, sink);
+        let mut em = Emitter::new(out, sink, plan);
         let mut res = Ok(());
         'batches: for (mut batch, r) in rx.iter() {
             for i in 0..batch.recs.len() {
@@ -1525,7 +1610,7 @@ fn wash_prefetched<R: Read + Send, W: Write>(
         }
         // Dropping the receiver ends the reader thread.
         drop(rx);
-        let fin = em.finish(stats);
+        let fin = em.finish(&mut plan.washer, stats);
         stats.merge(&w.stats);
         res.and(fin)
     })
@@ -1550,6 +1635,7 @@ fn wash_recs(
                     None => Outcome::Dropped("malformed_record"),
                 };
                 r.frag = w.loc.frag.take().map(Box::new);
+                r.tcp = w.loc.tcp.take().map(Box::new);
                 o
             }
         };
