@@ -33,14 +33,19 @@
 //!   (`tcp_dns_stale`). A segment after a hole is held (out of order) until
 //!   the hole is filled. The hole is given up when the peer acknowledges
 //!   past it (the capture lost the bytes), at a hold limit, at FIN/RST or at
-//!   the end of the input: the message it cut is dropped (`tcp_dns_gap`)
-//!   and the framing is searched again from the held segment.
+//!   the end of the input: what was captured of the message it cut is
+//!   walked as far as it goes (as a message cut by the snapshot length;
+//!   dropped, `tcp_dns_gap`, when even that fails; any later copy of the
+//!   missing bytes is dropped) and the framing is searched again from the
+//!   held segment.
 //! - *Framing.* With a SYN seen, the first data byte starts a message.
 //!   Without one (the capture started mid-stream), or after a hole, the
 //!   next segment is taken to start a message; that first message must
 //!   walk as DNS exactly to its end (header counts, names and records; at
-//!   least one record or question), otherwise every segment holding it is
-//!   dropped (`tcp_dns_unsynced`) and the next segment is tried.
+//!   least one record or question) and complete within
+//!   `MAX_TENTATIVE_UNITS` (4) segments; otherwise the first segment
+//!   holding it is dropped (`tcp_dns_unsynced`) and the search starts again
+//!   at the next one, with the bytes held so far.
 //! - A complete message that cannot be walked drops the segments holding it
 //!   (`unparsed_dns`). A message left incomplete by FIN, RST, the end of the
 //!   input or an idle eviction is walked as far as it goes (as a message cut
@@ -58,10 +63,11 @@
 //!   later bytes; the framing continues after it.
 //! - *Memory.* Stream state (the current message, retained bytes for
 //!   retransmissions) counts against [`TcpLimits::memory`] with the held
-//!   units. Flows idle for [`TcpLimits::max_idle`] units, or the least
-//!   recently seen ones when more than [`TcpLimits::max_flows`] are open or
-//!   memory is short, are evicted ([`TcpDns::evicted`] counts them); their
-//!   waiting segments are resolved as at the end of the input.
+//!   units. Flows idle for [`TcpLimits::max_idle`] units, the least
+//!   recently seen one when more than [`TcpLimits::max_flows`] are open,
+//!   and the largest one when memory is short, are evicted
+//!   ([`TcpDns::evicted`] counts them); their waiting segments are
+//!   resolved as at the end of the input.
 //!
 //! Not followed (walked per segment as before, dropped as `tcp_dns_split`
 //! when split): DNS over TCP inside tunnels and ICMP quotes. TCP inside IP
@@ -569,12 +575,25 @@ impl TcpDns {
             return;
         };
         if !dir.msg.is_empty() {
-            dir.poisoned.get_or_insert(GAP);
-            self.resolve_msg_dropped(ckey, d);
+            if dir.tentative {
+                dir.poisoned.get_or_insert(UNSYNCED);
+                self.resolve_msg_dropped(ckey, d);
+            } else if dir.poisoned.is_some() {
+                self.resolve_msg_dropped(ckey, d);
+            } else {
+                // The rest of the message is not in the capture (a later
+                // copy of it would be dropped): walk what is there, as a
+                // message cut by the snapshot length.
+                self.complete(ckey, d, false, washer);
+            }
         }
         let Some(dir) = self.flows.get_mut(&ckey).map(|f| &mut f.dirs[d]) else {
             return;
         };
+        dir.msg.clear();
+        dir.pieces.clear();
+        dir.poisoned = None;
+        dir.tentative = false;
         dir.sync = Sync::Hunting;
         if let Some(f) = dir.ooo.first() {
             dir.next = f.seq;
@@ -801,7 +820,8 @@ impl TcpDns {
                 self.fail_tentative(ckey, d, washer);
                 return;
             }
-            dir.poisoned.get_or_insert(UNPARSED);
+            dir.poisoned
+                .get_or_insert(if complete { UNPARSED } else { GAP });
             // Nothing of it is retained: a retransmission is dropped too.
             dir.next_retained();
             self.resolve_msg_dropped(ckey, d);
@@ -1064,6 +1084,21 @@ impl TcpDns {
         }
     }
 
+    /// Evict the flow whose stream state takes the most memory.
+    fn evict_largest(&mut self, washer: &mut Washer) -> bool {
+        let Some(k) = self
+            .flows
+            .iter()
+            .max_by_key(|(k, f)| (f.mem, std::cmp::Reverse(**k)))
+            .map(|(k, _)| *k)
+        else {
+            return false;
+        };
+        self.end_flow(k, washer);
+        self.evicted += 1;
+        true
+    }
+
     /// Evict the least recently seen flow.
     fn evict_oldest(&mut self, washer: &mut Washer) -> bool {
         let Some(k) = self
@@ -1136,7 +1171,7 @@ impl TcpDns {
         self.release();
         loop {
             if self.queue.is_empty() {
-                if self.flow_bytes > self.limits.memory && self.evict_oldest(washer) {
+                if self.flow_bytes > self.limits.memory && self.evict_largest(washer) {
                     continue;
                 }
                 return;
@@ -1151,7 +1186,7 @@ impl TcpDns {
                 && self.flow_bytes > self.limits.memory / 2
                 && self.flows.len() > 1
             {
-                self.evict_oldest(washer);
+                self.evict_largest(washer);
             } else {
                 self.resolve_front(washer);
             }

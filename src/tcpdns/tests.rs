@@ -150,7 +150,7 @@ fn split_message_is_washed_in_both_segments() {
         r.push(tcp(40000, 53, 101 + k as u32, 0x18, &s[k..]));
         r.finish();
         assert_eq!(r.out.len(), 3);
-        let mut stream = Vec::new();
+        let mut stream: Vec<u8> = Vec::new();
         for (u, v) in &r.out[1..] {
             assert_eq!(*v, Verdict::Write);
             assert!(tcp_ok(u), "checksum at split {k}");
@@ -380,6 +380,7 @@ fn shift_then_shift_back_gives_the_input() {
         x ^= x << 17;
         x % n
     };
+    let mut moved = 0;
     for round in 0..500 {
         let isn = [rnd(1 << 32) as u32, rnd(1 << 32) as u32];
         let mut sh = SeqShift::new(isn);
@@ -424,6 +425,7 @@ fn shift_then_shift_back_gives_the_input() {
             let mut p = orig.clone();
             sh.apply(&mut p, &seg, 0);
             assert!(tcp_ok(&p), "round {round}");
+            moved += usize::from(p != orig);
             let new_seq = u32::from_be_bytes([p[24], p[25], p[26], p[27]]);
             assert_eq!(new_seq, sh.map(0, seq));
             let mut loc2 = Located::new();
@@ -433,6 +435,7 @@ fn shift_then_shift_back_gives_the_input() {
             assert_eq!(p, orig, "round {round}");
         }
     }
+    assert!(moved > 1000, "only {moved} segments moved");
 }
 
 #[test]
