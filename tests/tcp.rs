@@ -38,6 +38,7 @@ fn csum(b: &[u8]) -> u16 {
 }
 
 /// Ethernet / IPv4 / TCP with valid checksums.
+#[allow(clippy::too_many_arguments)]
 fn tcp4(
     src: [u8; 4],
     dst: [u8; 4],
