@@ -31,5 +31,6 @@ pub mod signals;
 pub mod state;
 pub mod stats;
 pub mod synth;
+pub mod tcpdns;
 pub mod text;
 pub mod wash;

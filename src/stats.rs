@@ -101,6 +101,8 @@ pub struct Stats {
     /// Packet inputs (pcap, pcapng): a run of C-DNS files only has no
     /// packet counters to show.
     pub packet_inputs: u64,
+    /// DNS-over-TCP flows evicted (idle, or for room) before their end.
+    pub tcp_flows_evicted: u64,
 }
 
 impl Stats {
@@ -145,6 +147,7 @@ impl Stats {
         self.cdns_addresses += o.cdns_addresses;
         self.inputs += o.inputs;
         self.packet_inputs += o.packet_inputs;
+        self.tcp_flows_evicted += o.tcp_flows_evicted;
     }
 
     /// Total packets dropped.
@@ -201,6 +204,9 @@ impl Stats {
                 self.cdns_blocks, self.cdns_addresses
             ));
         }
+        if self.tcp_flows_evicted > 0 {
+            s.push_str(&format!("; TCP flows evicted {}", self.tcp_flows_evicted));
+        }
         if !self.blocks_removed.is_empty() {
             let parts: Vec<String> = self
                 .blocks_removed
@@ -243,6 +249,7 @@ impl Stats {
             "distinct_addresses_estimate": self.distinct.estimate(),
             "cdns_blocks": self.cdns_blocks,
             "cdns_addresses_rewritten": self.cdns_addresses,
+            "tcp_flows_evicted": self.tcp_flows_evicted,
         })
     }
 }

@@ -272,18 +272,20 @@ fn pcapng_packets(data: &[u8]) -> Vec<(u64, Vec<u8>, String)> {
 fn dropped_packets_are_written_unchanged_with_their_reason() {
     let dir = tempfile::tempdir().unwrap();
     // Two good packets, a non-IP frame and a DNS-over-TCP segment that
-    // cannot be washed whole.
+    // cannot be parsed.
     let mut non_ip = vec![4u8; 6];
     non_ip.extend_from_slice(&[2; 6]);
     non_ip.extend_from_slice(&[0x88, 0xb5]);
     non_ip.extend_from_slice(b"local experimental ethertype");
-    // DNS over TCP whose length prefix (256) runs past the segment.
+    // DNS over TCP whose header claims a data offset below 20 bytes.
+    // (Segments dropped at TCP reassembly are written as washed so far.)
     let mut cut = Vec::new();
     etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
         .ipv4([10, 0, 0, 9], [192, 0, 2, 53], 64)
         .tcp(40000, 53, 1, 1000)
         .write(&mut cut, &[1, 0, 0x12, 0x34, 1, 0])
         .unwrap();
+    cut[14 + 20 + 12] = 0x40;
     let frames = vec![
         udp4([192, 0, 2, 1]),
         non_ip.clone(),

@@ -60,6 +60,13 @@
 //!   DNS (UDP, UDP-Lite or TCP with port 53, a later fragment of one of
 //!   those, a further tunnel, or IPv6 extension headers hiding the protocol)
 //!   the packet is dropped ([`DropReason::TunnelledFragment`]).
+//! - *DNS over TCP.* Each segment's payload is walked as whole
+//!   length-prefixed messages; one that is not is dropped
+//!   ([`DropReason::TcpDnsSplit`]). With [`Located::follow_tcp`] set (the
+//!   pipeline sets it), an outermost segment of port 53 is described in
+//!   [`Located::tcp`] instead and its DNS is left to [`crate::tcpdns`],
+//!   which follows the stream; a segment cut by the snapshot length is
+//!   still walked here, as far as it goes.
 //! - Not handled (known leaks, not dropped): IPv4 ICMP multi-part extensions
 //!   (RFC 5837 interface addresses), IPv6 Router Advertisement options (prefix,
 //!   RDNSS), MLD source lists, reverse names in DNS questions.
@@ -260,6 +267,14 @@ pub struct Located {
     /// The outermost IP header is a fragment (and its header and, for
     /// IPv6, its fragment header were captured).
     pub frag: Option<FragInfo>,
+    /// The packet is a TCP segment of DNS (port 53) in the outermost IP
+    /// header, and [`Located::follow_tcp`] is set: its DNS payload is left
+    /// to [`crate::tcpdns`] (no DNS slot is reported for it).
+    pub tcp: Option<TcpSeg>,
+    /// Leave the DNS payload of outermost TCP segments to the stream
+    /// reassembler ([`crate::tcpdns`]) instead of walking each segment on
+    /// its own. Kept by [`Located::clear`].
+    pub follow_tcp: bool,
     ecs: Vec<EcsField>,
 }
 
@@ -277,8 +292,61 @@ impl Located {
         self.client = None;
         self.is_fragment = false;
         self.frag = None;
+        self.tcp = None;
         self.ecs.clear();
     }
+}
+
+/// One direction of a TCP connection: addresses (as captured, before any
+/// rewriting; IPv4 in the first 4 bytes) and ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// Address family.
+    pub v6: bool,
+    /// Source address bytes.
+    pub src: [u8; 16],
+    /// Destination address bytes.
+    pub dst: [u8; 16],
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+}
+
+impl FlowKey {
+    /// The other direction of the same connection.
+    pub fn reverse(&self) -> FlowKey {
+        FlowKey {
+            v6: self.v6,
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+        }
+    }
+}
+
+/// A DNS-over-TCP segment as found by [`locate`] (offsets relative to the
+/// packet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSeg {
+    /// Connection and direction.
+    pub key: FlowKey,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number (meaningful when `flags` has ACK).
+    pub ack: u32,
+    /// The flags byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10).
+    pub flags: u8,
+    /// Offset of the TCP header.
+    pub header: usize,
+    /// Offset of the checksum field, if captured.
+    pub checksum: Option<usize>,
+    /// Captured payload bytes.
+    pub payload: Range<usize>,
+    /// The capture cut the segment (its payload is longer than captured);
+    /// its DNS was then walked per segment, as far as the bytes go.
+    pub cut: bool,
 }
 
 /// The layer a malformed packet failed at.
@@ -476,6 +544,38 @@ pub fn locate_general(linktype: u32, pkt: &[u8], out: &mut Located) -> Result<()
         out.clear();
     }
     r
+}
+
+/// Walk one DNS message (no TCP length prefix) on its own: the DNS slots
+/// (ECS addresses and whatever else the walker rewrites inside DNS) with
+/// offsets relative to `msg`, as [`locate`] finds them in a UDP payload.
+/// `complete`: false for a message known to be cut short (walked as far as
+/// the bytes go). `out` is cleared first; on error it is left empty.
+pub fn locate_dns(msg: &[u8], complete: bool, out: &mut Located) -> Result<(), DropReason> {
+    out.clear();
+    let r = walk::Walker::new(msg, out).dns_message(complete);
+    if r.is_err() {
+        out.clear();
+    }
+    r
+}
+
+/// Write `new` at `at` in `pkt`, bytes covered by the one checksum whose
+/// field is at `field` and whose data starts at `base` (a TCP checksum
+/// over a payload), updating it incrementally (RFC 1624).
+pub fn patch_covered(pkt: &mut [u8], at: usize, new: &[u8], field: Option<usize>, base: usize) {
+    let Some(cur) = pkt.get_mut(at..at + new.len()) else {
+        return;
+    };
+    if cur == new {
+        return;
+    }
+    let old = cur.to_vec();
+    cur.copy_from_slice(new);
+    if let Some(f) = field {
+        let odd = at.saturating_sub(base) % 2 == 1;
+        update_checksum(pkt, f, false, delta(&old, new, odd));
+    }
 }
 
 /// Write `new` into slot `slot` of `pkt` and update every checksum covering

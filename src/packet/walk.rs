@@ -1141,9 +1141,65 @@ impl<'a, 'o> Walker<'a, 'o> {
         let payload = self.p.get(hend..end).unwrap_or(&[]);
         let r = roles(sport, dport, payload.get(2..).unwrap_or(&[]));
         if sport == 53 || dport == 53 {
+            if self.out.follow_tcp && ctx.depth == 0 && !ctx.quoted && !self.no_dns {
+                self.tcp_seg(at, hend, end, short, ps, sport, dport);
+                if !short {
+                    // The stream reassembler walks the DNS messages.
+                    return Ok(r);
+                }
+            }
             self.dns_tcp(hend, end, short, &tctx)?;
         }
         Ok(r)
+    }
+
+    /// Describe an outermost DNS segment for the stream reassembler.
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_seg(
+        &mut self,
+        at: usize,
+        hend: usize,
+        end: usize,
+        short: bool,
+        ps: Pseudo,
+        sport: u16,
+        dport: u16,
+    ) {
+        let n = if ps.v6 { 16 } else { 4 };
+        let off = |s: Option<usize>| s.and_then(|i| self.out.slots.get(i)).map(|s| s.offset);
+        let (Some(s), Some(d)) = (off(ps.src), off(ps.dst)) else {
+            return;
+        };
+        let Some((src, dst)) = self.key_addrs(s, d, n) else {
+            return;
+        };
+        let u32_at = |o: usize| {
+            self.p
+                .get(o..o + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let (Some(seq), Some(ack), Some(flags)) =
+            (u32_at(at + 4), u32_at(at + 8), self.u8_at(at + 13, end))
+        else {
+            return;
+        };
+        let captured = end.min(self.p.len());
+        self.out.tcp = Some(super::TcpSeg {
+            key: super::FlowKey {
+                v6: ps.v6,
+                src,
+                dst,
+                sport,
+                dport,
+            },
+            seq,
+            ack,
+            flags,
+            header: at,
+            checksum: (at + 18 <= captured).then_some(at + 16),
+            payload: hend.min(captured)..captured,
+            cut: short,
+        });
     }
 
     /// MPTCP ADD_ADDR carries an address of the sender.
@@ -1227,6 +1283,12 @@ impl<'a, 'o> Walker<'a, 'o> {
             self.out.dns.push(m0..m1);
         }
         Ok(())
+    }
+
+    /// The whole input is one DNS message (see [`super::locate_dns`]).
+    pub(super) fn dns_message(&mut self, complete: bool) -> R<()> {
+        let n = self.p.len();
+        self.dns_msg(0, n, complete, &Ctx::top())
     }
 
     fn dns_udp(&mut self, at: usize, end: usize, short: bool, ctx: &Ctx) -> R<()> {

@@ -118,6 +118,13 @@ pub struct WashArgs {
     /// it, at most 4194304): 8 bytes each for IPv4, 32 for IPv6.
     #[arg(long, default_value_t = DEFAULT_CACHE_ENTRIES)]
     pub cache_size: usize,
+    /// Memory for following DNS over TCP, in MiB: segments held until
+    /// their messages complete plus stream state (at least 1). Over it, the
+    /// oldest waiting message is given up (its segments dropped,
+    /// `tcp_dns_hold_limit`) and idle flows are evicted.
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub tcp_memory: u64,
     /// Do not print statistics on stderr.
     #[arg(long, short)]
     pub quiet: bool,

@@ -19,6 +19,8 @@ pub(super) struct Rec {
     pub(super) outcome: Outcome,
     /// Set when the packet is an IP fragment.
     pub(super) frag: Option<Box<FragInfo>>,
+    /// Set when the packet is a DNS-over-TCP segment.
+    pub(super) tcp: Option<Box<crate::packet::TcpSeg>>,
 }
 
 /// A batch of units copied out of the reader's buffer.
@@ -48,6 +50,7 @@ pub(super) fn fill_batch<R: Read>(
             dropped,
             outcome: Outcome::Block,
             frag: None,
+            tcp: None,
         })
     })
     .map_err(|e| e.to_string())
@@ -72,6 +75,7 @@ pub(super) fn wash_recs(
                     None => Outcome::Dropped("malformed_record"),
                 };
                 r.frag = w.loc.frag.take().map(Box::new);
+                r.tcp = w.loc.tcp.take().map(Box::new);
                 o
             }
         };

@@ -98,7 +98,7 @@ fn wash_batched_on<R: Read + Send, W: Write + Send>(
         err: None,
     });
     let write = Mutex::new(WriteSide {
-        em: Emitter::new(out, sink),
+        em: Emitter::new(out, sink, plan),
         next: 0,
         stats: Stats::default(),
         err: None,
@@ -117,7 +117,10 @@ fn wash_batched_on<R: Read + Send, W: Write + Send>(
         .map_err(|_| CliError::data("output lock poisoned"))?;
     // Whatever happened, release the held fragments so the output so far
     // stays complete and valid.
-    let fin = ws.em.finish(&mut ws.stats);
+    let fin = match workers.first_mut() {
+        Some((washer, _)) => ws.em.finish(washer, &mut ws.stats),
+        None => Ok(()),
+    };
     stats.merge(&ws.stats);
     for (_, w) in workers.iter_mut() {
         stats.merge(&std::mem::take(&mut w.stats));

@@ -19,6 +19,7 @@ pub(super) struct Piece<'d> {
     pub(super) data: &'d [u8],
     pub(super) pkt: Option<Range<usize>>,
     pub(super) frag: Option<&'d FragInfo>,
+    pub(super) tcp: Option<&'d crate::packet::TcpSeg>,
     pub(super) outcome: Outcome,
 }
 
@@ -28,6 +29,7 @@ pub(super) struct Piece<'d> {
 pub(super) struct Emitter<'a, W> {
     out: &'a Arc<Mutex<W>>,
     defrag: Defrag,
+    tcp: crate::tcpdns::TcpDns,
     dropped: Option<DropSink>,
 }
 
@@ -79,10 +81,11 @@ fn save_dropped(d: &mut Option<DropSink>, data: &[u8], o: Outcome) -> Result<(),
 }
 
 impl<'a, W: Write> Emitter<'a, W> {
-    pub(super) fn new(out: &'a Arc<Mutex<W>>, dropped: Option<DropSink>) -> Self {
+    pub(super) fn new(out: &'a Arc<Mutex<W>>, dropped: Option<DropSink>, plan: &Plan) -> Self {
         Emitter {
             out,
             defrag: Defrag::new(DefragLimits::default()),
+            tcp: crate::tcpdns::TcpDns::new(plan.tcp),
             dropped,
         }
     }
@@ -146,7 +149,7 @@ impl<'a, W: Write> Emitter<'a, W> {
                 continue;
             }
             let fragment = matches!(r.outcome, Outcome::Written(_)) && r.frag.is_some();
-            if !fragment && !self.defrag.holding() {
+            if !fragment && r.tcp.is_none() && !self.defrag.holding() && !self.tcp.holding() {
                 if run.end != r.start {
                     write(o, &run)?;
                     run = r.start..r.start;
@@ -160,6 +163,7 @@ impl<'a, W: Write> Emitter<'a, W> {
                 data: &buf[r.start..r.end],
                 pkt: r.pkt.map(|(a, b, _)| a..b),
                 frag: r.frag.as_deref(),
+                tcp: r.tcp.as_deref(),
                 outcome: r.outcome,
             };
             self.defrag_or_write(o, piece, washer, stats)?;
@@ -167,9 +171,62 @@ impl<'a, W: Write> Emitter<'a, W> {
         write(o, &run)
     }
 
-    /// Write a unit that is to be written, through the defragmenter when it
-    /// is a fragment or fragments are held.
+    /// Write a unit that is to be written, through the TCP reassembler
+    /// when it is a DNS segment or segments are held, then through the
+    /// defragmenter.
     fn defrag_or_write(
+        &mut self,
+        o: &mut W,
+        piece: Piece<'_>,
+        washer: &mut Washer,
+        stats: &mut Stats,
+    ) -> Result<(), CliError> {
+        if piece.tcp.is_some() || self.tcp.holding() {
+            let frag = piece
+                .frag
+                .filter(|_| matches!(piece.outcome, Outcome::Written(_)));
+            self.tcp
+                .push(piece.data.to_vec(), piece.pkt, frag, piece.tcp, washer);
+            return self.drain_tcp(o, washer, stats);
+        }
+        self.defrag_write(o, piece, washer, stats)
+    }
+
+    /// Pass the units the TCP reassembler released on.
+    fn drain_tcp(
+        &mut self,
+        o: &mut W,
+        washer: &mut Washer,
+        stats: &mut Stats,
+    ) -> Result<(), CliError> {
+        for r in self.tcp.take_ready() {
+            match r.verdict {
+                Verdict::Write => {
+                    let piece = Piece {
+                        data: &r.unit,
+                        pkt: r.pkt,
+                        frag: r.frag.as_ref(),
+                        tcp: None,
+                        outcome: Outcome::Written(false),
+                    };
+                    self.defrag_write(o, piece, washer, stats)?;
+                }
+                Verdict::Drop(reason) => {
+                    stats.written -= 1;
+                    stats.dropped(reason);
+                    if let Some(d) = self.dropped.as_mut() {
+                        d.packet(&r.unit, reason)
+                            .map_err(|e| CliError::io("--dropped file", e))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write a unit, through the defragmenter when it is a fragment or
+    /// fragments are held.
+    fn defrag_write(
         &mut self,
         o: &mut W,
         piece: Piece<'_>,
@@ -181,6 +238,7 @@ impl<'a, W: Write> Emitter<'a, W> {
             pkt,
             frag,
             outcome,
+            ..
         } = piece;
         let fragment = match (outcome, frag, pkt) {
             (Outcome::Written(_), Some(f), Some(r)) => Some((f, r)),
@@ -213,11 +271,18 @@ impl<'a, W: Write> Emitter<'a, W> {
     }
 
     /// End of one input: resolve every held fragment group.
-    pub(super) fn finish(&mut self, stats: &mut Stats) -> Result<(), CliError> {
+    pub(super) fn finish(
+        &mut self,
+        washer: &mut Washer,
+        stats: &mut Stats,
+    ) -> Result<(), CliError> {
         let mut o = self
             .out
             .lock()
             .map_err(|_| CliError::data("output lock poisoned"))?;
+        self.tcp.finish(washer);
+        self.drain_tcp(&mut *o, washer, stats)?;
+        stats.tcp_flows_evicted += self.tcp.evicted();
         let dropped = &mut self.dropped;
         let mut emit = |bytes: Vec<u8>, v: Verdict| -> std::io::Result<()> {
             match v {

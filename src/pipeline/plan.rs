@@ -43,6 +43,8 @@ pub struct Plan {
     /// The batch path's threads and workers, kept from one file to the
     /// next (a batch of small files would otherwise start them per file).
     pub batch: super::batched::BatchWorkers,
+    /// Bounds of DNS-over-TCP reassembly.
+    pub tcp: crate::tcpdns::TcpLimits,
 }
 
 /// A hook called with the washer before an output is committed.
@@ -138,6 +140,10 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         outputs_written: 0,
         dropped: None,
         batch: Default::default(),
+        tcp: crate::tcpdns::TcpLimits {
+            memory: (args.tcp_memory as usize) << 20,
+            ..Default::default()
+        },
         frozen,
     };
     if let Some(p) = &args.dropped {
@@ -231,6 +237,7 @@ impl Plan {
             dropped: None,
             frozen: None,
             batch: Default::default(),
+            tcp: Default::default(),
         }
     }
 }

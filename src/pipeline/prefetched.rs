@@ -37,7 +37,7 @@ pub(super) fn wash_prefetched<R: Read + Send, W: Write>(
             }
         });
         let mut w = Worker::for_washer(&plan.washer, plan.cache_size);
-        let mut em = Emitter::new(out, sink);
+        let mut em = Emitter::new(out, sink, plan);
         let mut res = Ok(());
         'batches: for (mut batch, r) in rx.iter() {
             for i in 0..batch.recs.len() {
@@ -59,7 +59,7 @@ pub(super) fn wash_prefetched<R: Read + Send, W: Write>(
         }
         // Dropping the receiver ends the reader thread.
         drop(rx);
-        let fin = em.finish(stats);
+        let fin = em.finish(&mut plan.washer, stats);
         stats.merge(&w.stats);
         res.and(fin)
     })

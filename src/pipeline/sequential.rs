@@ -18,7 +18,7 @@ pub(super) fn wash_sequential<R: Read, W: Write>(
     name: &str,
 ) -> Result<(), CliError> {
     let mut w = Worker::for_washer(&plan.washer, plan.cache_size);
-    let mut em = Emitter::new(out, DropSink::for_plan(plan, rd.header()));
+    let mut em = Emitter::new(out, DropSink::for_plan(plan, rd.header()), plan);
     let res = loop {
         let unit = match rd.next_unit() {
             Ok(Some(u)) => u,
@@ -26,6 +26,7 @@ pub(super) fn wash_sequential<R: Read, W: Write>(
             Err(e) => break Err(CliError::data(format!("{name}: {e}"))),
         };
         w.loc.frag = None;
+        w.loc.tcp = None;
         let outcome = match (&unit.packet, unit.dropped) {
             (_, Some(r)) => Outcome::BlockDropped(r),
             (None, None) => Outcome::Block,
@@ -43,13 +44,14 @@ pub(super) fn wash_sequential<R: Read, W: Write>(
             data: unit.data,
             pkt,
             frag: w.loc.frag.as_ref(),
+            tcp: w.loc.tcp.as_ref(),
             outcome,
         };
         em.unit(piece, &mut plan.washer, stats)?;
     };
     // Whatever happened, release the held fragments so the output so far
     // stays complete and valid.
-    em.finish(stats)?;
+    em.finish(&mut plan.washer, stats)?;
     stats.merge(&w.stats);
     res
 }

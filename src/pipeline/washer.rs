@@ -48,6 +48,8 @@ impl Worker {
         };
         let mut w = Worker::new(0);
         w.cache = AddrCache::with_sizes(n4, n6);
+        // The pipeline's output side follows DNS over TCP.
+        w.loc.follow_tcp = true;
         w
     }
 
