@@ -88,6 +88,9 @@ pub struct ScanArgs {
     /// As for `wash` (no effect on which addresses are mapped).
     #[arg(long, value_enum, default_value_t = Unparsed::Drop)]
     pub unparsed: Unparsed,
+    /// `--answers`, `--only-dns`, `--zero-payload`, `--dns-port` as for `wash`.
+    #[command(flatten)]
+    pub privacy: crate::payload::PrivacyArgs,
     /// Do not print the summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -310,6 +313,11 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
         ScopeArg::Clients => Scope::Clients,
     };
     washer.keep = keep;
+    // Identifiers hold no address a table needs: only the options that
+    // decide which addresses are mapped.
+    let mut privacy = args.privacy.clone();
+    privacy.edns = crate::edns::EdnsMode::Keep;
+    privacy.apply(&mut washer, &args.method, false)?;
 
     let name = input.display().to_string();
     let res = scan_input(&input, &name, &mut washer, &rec, args.unparsed);
@@ -435,6 +443,7 @@ fn scan_capture<R: Read>(
     let mut rd = CaptureReader::new(reader, ReaderOptions::default())
         .map_err(|e| CliError::data(format!("{name}: {e}")))?;
     let mut w = Worker::new(0);
+    w.loc.answers = washer.answers;
     let mut defrag = Defrag::new(DefragLimits::default());
     let mut emit = |_: Vec<u8>, _: Verdict| -> std::io::Result<()> { Ok(()) };
     let mut packet = 0u64;

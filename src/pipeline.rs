@@ -147,6 +147,8 @@ pub struct WashArgs {
     /// `wash` maps them with the technique, `keep` leaves them.
     #[arg(long, value_enum, default_value_t = crate::mac::MacMode::Wash)]
     pub mac: crate::mac::MacMode,
+    #[command(flatten)]
+    pub privacy: crate::payload::PrivacyArgs,
     /// Entries per family of the per-thread exact-address cache (0 disables
     /// it, at most 4194304): 8 bytes each for IPv4, 32 for IPv6.
     #[arg(long, default_value_t = DEFAULT_CACHE_ENTRIES)]
@@ -243,6 +245,8 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
     } else {
         crate::mac::MacMap::build(&args.method, args.mac)?
     };
+    args.privacy
+        .apply(&mut washer, &args.method, args.reverse)?;
     let frozen = match &args.state {
         Some(p) if args.state_readonly && !args.reverse => {
             if matches!(washer.mac, crate::mac::MacMap::Enumerate(_)) {
@@ -782,6 +786,7 @@ impl Worker {
         };
         let mut w = Worker::new(0);
         w.cache = AddrCache::with_sizes(n4, n6);
+        w.loc.answers = washer.answers;
         w
     }
 
@@ -886,12 +891,16 @@ pub fn wash_packet(
     w: &mut Worker,
     unparsed: Unparsed,
 ) -> Outcome {
-    match wash_packet_ip(pkt, linktype, washer, w, unparsed) {
+    if let Some(o) = crate::payload::before_wash(pkt, linktype, washer) {
+        return o;
+    }
+    let o = match wash_packet_ip(pkt, linktype, washer, w, unparsed) {
         Outcome::Written(c) => {
             Outcome::Written(crate::mac::wash_link(pkt, linktype, &mut washer.mac) | c)
         }
         o => o,
-    }
+    };
+    crate::payload::after_wash(pkt, linktype, washer, o)
 }
 
 fn wash_packet_ip(
@@ -953,6 +962,7 @@ fn wash_packet_ip(
             changed = true;
         }
     }
+    changed |= crate::edns::wash_fields(pkt, &w.loc, washer);
     Outcome::Written(changed)
 }
 
