@@ -1,5 +1,6 @@
 //! Client identifiers in EDNS(0) options, and the A and AAAA answer data,
-//! of one DNS message.
+//! of one DNS message (also of Multicast DNS and LLMNR messages, whose
+//! Owner option carries MAC addresses).
 //!
 //! RFC 8932 §5.2.4 names the identifiers that forwarders and CPE devices
 //! add to queries as correlation data to minimise. [`scan`] walks a message

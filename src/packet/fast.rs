@@ -161,6 +161,14 @@ pub(super) fn classify(
     }
     let payload = p.get(udp + 8..udp + ulen)?;
     let mut dns = None;
+    if super::walk::is_mdns(sport, dport) && !payload.is_empty() {
+        // The walker's when it holds identifiers or (with `answers`)
+        // answers, or cannot be walked.
+        if crate::edns::scan(payload, true, answers, found).is_err() || !found.is_empty() {
+            found.clear();
+            return None;
+        }
+    }
     if (sport == 53 || dport == 53) && !payload.is_empty() {
         // No ECS option, EDNS identifier or (with `answers`) answer
         // address: the walker's.

@@ -158,6 +158,11 @@ pub(super) struct Walker<'a, 'o> {
     no_dns: bool,
 }
 
+/// Multicast DNS (5353) or LLMNR (5355) on either end.
+pub(super) fn is_mdns(sport: u16, dport: u16) -> bool {
+    [5353, 5355].iter().any(|&p| p == sport || p == dport)
+}
+
 /// UDP ports whose payload could be or carry DNS.
 fn udp_may_carry_dns(sport: u16, dport: u16) -> bool {
     [53, 3544, 4789].iter().any(|&p| p == sport || p == dport)
@@ -1111,6 +1116,11 @@ impl<'a, 'o> Walker<'a, 'o> {
             self.vxlan(pl, pend, &uctx)?;
         } else if !r.dns && [6081, 2152, 1701].iter().any(|&t| t == sport || t == dport) {
             return Err(DropReason::UnknownTunnel);
+        } else if is_mdns(sport, dport) && !(self.no_dns && !uctx.quoted) && pl < pend {
+            // Multicast DNS and LLMNR are not DNS exchanges (no sides),
+            // but their EDNS options (the Owner option holds MAC
+            // addresses) and answers are washed alike.
+            self.dns_fields(pl, pend, !pshort, &uctx)?;
         }
         Ok(r)
     }
