@@ -1116,7 +1116,7 @@ impl<'a, 'o> Walker<'a, 'o> {
             self.vxlan(pl, pend, &uctx)?;
         } else if !r.dns && [6081, 2152, 1701].iter().any(|&t| t == sport || t == dport) {
             return Err(DropReason::UnknownTunnel);
-        } else if is_mdns(sport, dport) && !(self.no_dns && !uctx.quoted) && pl < pend {
+        } else if is_mdns(sport, dport) && (!self.no_dns || uctx.quoted) && pl < pend {
             // Multicast DNS and LLMNR are not DNS exchanges (no sides),
             // but their EDNS options (the Owner option holds MAC
             // addresses) and answers are washed alike.
