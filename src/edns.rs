@@ -454,13 +454,13 @@ pub fn wash_id(kind: IdKind, b: &mut [u8], washer: &mut Washer) {
         },
         IdKind::MacHex => match parse_hex_mac(b) {
             Some(m) => {
+                // Upper case when any letter is (so washing back restores it).
+                let upper = b.iter().any(|c| c.is_ascii_uppercase());
                 let w = washer.mac.map(m);
                 for (i, x) in w.iter().enumerate() {
                     for (j, nib) in [x >> 4, x & 15].into_iter().enumerate() {
-                        let at = i * 3 + j;
-                        let upper = b[at].is_ascii_uppercase();
                         let c = b"0123456789abcdef"[nib as usize];
-                        b[at] = if upper { c.to_ascii_uppercase() } else { c };
+                        b[i * 3 + j] = if upper { c.to_ascii_uppercase() } else { c };
                     }
                 }
             }
