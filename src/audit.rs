@@ -697,6 +697,98 @@ fn walker_idents(linktype: u32, pkt: &[u8], loc: &mut Located, out: &mut BTreeSe
     }
 }
 
+/// IP fragments of DNS datagrams, held until complete, so that the answer
+/// data (and EDNS client addresses) of a fragmented response are collected
+/// too. At most [`Fragments::MAX`] datagrams are held; beyond that the
+/// oldest ones are forgotten.
+#[derive(Default)]
+struct Fragments {
+    groups: BTreeMap<u64, (packet::FragKey, Vec<(u32, Vec<u8>)>, Option<u32>)>,
+    next: u64,
+    found: crate::edns::Found,
+}
+
+impl Fragments {
+    const MAX: usize = 1024;
+
+    fn push(&mut self, pkt: &[u8], loc: &Located, out: &mut BTreeSet<Ident>) {
+        let Some(f) = &loc.frag else { return };
+        let Some(data) = pkt.get(f.data.clone()) else {
+            return;
+        };
+        let id = match self.groups.iter().find(|(_, g)| g.0 == f.key) {
+            Some((&id, _)) => id,
+            None => {
+                if self.groups.len() >= Self::MAX {
+                    self.groups.pop_first();
+                }
+                self.next += 1;
+                self.groups.insert(self.next, (f.key, Vec::new(), None));
+                self.next
+            }
+        };
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        g.1.push((f.offset, data.to_vec()));
+        if !f.more {
+            g.2 = Some(f.offset + data.len() as u32);
+        }
+        let Some(total) = g.2 else { return };
+        g.1.sort_by_key(|p| p.0);
+        let mut end = 0u32;
+        for (o, b) in &g.1 {
+            if *o > end {
+                return;
+            }
+            end = end.max(o + b.len() as u32);
+        }
+        if end < total {
+            return;
+        }
+        let Some((key, parts, _)) = self.groups.remove(&id) else {
+            return;
+        };
+        let mut d = vec![0u8; total as usize];
+        for (o, b) in &parts {
+            let o = *o as usize;
+            let n = b.len().min(d.len().saturating_sub(o));
+            d[o..o + n].copy_from_slice(&b[..n]);
+        }
+        // UDP on a DNS or Multicast DNS port, right after the IP header.
+        let port = |at: usize| d.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+        let (Some(sp), Some(dp), Some(ul)) = (port(0), port(2), port(4)) else {
+            return;
+        };
+        let dns = [53, 5353, 5355].iter().any(|&p| p == sp || p == dp);
+        if key.protocol != 17 || !dns || (ul as usize) < 8 {
+            return;
+        }
+        let Some(msg) = d.get(8..(ul as usize).min(d.len())) else {
+            return;
+        };
+        if crate::edns::scan(msg, true, true, &mut self.found).is_err() {
+            return;
+        }
+        for a in &self.found.addrs {
+            let n = if a.v6 { 16 } else { 4 };
+            let Some(b) = msg.get(a.offset..a.offset + n) else {
+                continue;
+            };
+            let ip = match <[u8; 4]>::try_from(b) {
+                Ok(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
+                Err(_) => match <[u8; 16]>::try_from(b) {
+                    Ok(v6) => IpAddr::V6(Ipv6Addr::from(v6)),
+                    Err(_) => continue,
+                },
+            };
+            if interesting(ip) {
+                out.insert(Ident::Ip(ip));
+            }
+        }
+    }
+}
+
 // ------------------------------------------------------------ collection
 
 fn open(path: &Path) -> Result<(capture::Input, String), CliError> {
@@ -723,6 +815,7 @@ pub fn collect(path: &Path) -> Result<BTreeSet<Ident>, CliError> {
     let mut set = BTreeSet::new();
     let mut loc = Located::new();
     let mut d = Dissection::default();
+    let mut frags = Fragments::default();
     loop {
         let u = match rd.next_unit() {
             Ok(Some(u)) => u,
@@ -734,6 +827,7 @@ pub fn collect(path: &Path) -> Result<BTreeSet<Ident>, CliError> {
             continue;
         };
         walker_idents(p.linktype, pkt, &mut loc, &mut set);
+        frags.push(pkt, &loc, &mut set);
         dissect(p.linktype, pkt, &mut d);
         set.extend(d.idents.iter().copied());
     }

@@ -182,6 +182,27 @@ enum Class {
     Unknown,
 }
 
+/// The transport protocol of a datagram (or its first bytes) and the
+/// offset of its header, after IPv6 extension headers and AH.
+fn transport(mut proto: u8, v6: bool, d: &[u8]) -> Option<(u8, usize)> {
+    let mut at = 0usize;
+    for _ in 0..16 {
+        match proto {
+            0 | 43 | 60 if v6 => {
+                proto = *d.get(at)?;
+                at += (usize::from(*d.get(at + 1)?) + 1) * 8;
+            }
+            51 => {
+                proto = *d.get(at)?;
+                at += (usize::from(*d.get(at + 1)?) + 2) * 4;
+            }
+            44 if v6 => return None,
+            _ => return Some((proto, at)),
+        }
+    }
+    None
+}
+
 /// Classify a datagram (or its first bytes) by its transport header.
 fn classify(mut proto: u8, v6: bool, d: &[u8]) -> Class {
     let u16_at = |at: usize| d.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
@@ -249,14 +270,95 @@ pub struct Defrag {
     spare: Vec<Vec<Piece>>,
     scratch: Vec<u8>,
     ecs: Vec<EcsField>,
+    found: crate::edns::Found,
+    /// The payload policy of the washer last given ([`crate::payload`]).
+    mode: crate::payload::Mode,
     rewritten: u64,
 }
 
 impl Defrag {
     /// Every reason a [`Verdict::Drop`] can carry.
     pub const REASONS: &'static [&'static str] = &[
-        OVERLAP, INCOMPLETE, CUT, TUNNEL, MALFORMED, TCP_DNS, UNPARSED,
+        OVERLAP,
+        INCOMPLETE,
+        CUT,
+        TUNNEL,
+        MALFORMED,
+        TCP_DNS,
+        UNPARSED,
+        crate::payload::NOT_DNS,
     ];
+
+    /// The verdict on a group holding no DNS, under the payload policy:
+    /// written, dropped (`--only-dns`) or written zeroed (`--zero-payload`).
+    fn other(&mut self, key: FragKey) -> Verdict {
+        match self.mode {
+            crate::payload::Mode::Keep => Verdict::Write,
+            crate::payload::Mode::OnlyDns => Verdict::Drop(crate::payload::NOT_DNS),
+            crate::payload::Mode::ZeroPayload => {
+                self.zero_group(key);
+                Verdict::Write
+            }
+        }
+    }
+
+    /// `--zero-payload` for a datagram that is not DNS: zero its transport
+    /// payload in every held fragment and update the transport checksum in
+    /// the first fragment, when it is held, by the bytes zeroed.
+    fn zero_group(&mut self, key: FragKey) {
+        let Some(g) = self.groups.get(&key) else {
+            return;
+        };
+        let pieces = g.pieces.clone();
+        let v6 = key.family == Family::V6;
+        // (payload start, checksum field, UDP rules, transport start), as
+        // datagram offsets.
+        let first = pieces.first().filter(|p| p.offset == 0).copied();
+        let (start, ck, base) = match first.map(|p| self.piece_bytes(&p)) {
+            Some(b) => match transport(key.protocol, v6, b) {
+                Some((proto, at)) => match proto {
+                    17 => (at + 8, Some((at + 6, true)), at),
+                    6 => {
+                        let doff = b.get(at + 12).map_or(20, |x| usize::from(x >> 4) * 4);
+                        (at + doff.max(20), Some((at + 16, false)), at)
+                    }
+                    1 | 58 => (at + 8, Some((at + 2, false)), at),
+                    _ => (at, None, at),
+                },
+                None => (0, None, 0),
+            },
+            None => (0, None, 0),
+        };
+        let mut sum = 0u32;
+        for p in &pieces {
+            let i = usize::try_from(p.seq.saturating_sub(self.base)).unwrap_or(usize::MAX);
+            let Some(h) = self.queue.get_mut(i) else {
+                continue;
+            };
+            let o = p.offset as usize;
+            let from = start.max(o);
+            let to = o + p.cap as usize;
+            if from >= to {
+                continue;
+            }
+            let Some(b) = h.unit.get_mut(p.at + (from - o)..p.at + (to - o)) else {
+                continue;
+            };
+            sum += u32::from(crate::payload::word_sum(b, (from - base) % 2 == 1));
+            b.fill(0);
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        if let (Some((field, udp)), Some(p)) = (ck, first) {
+            let i = usize::try_from(p.seq.saturating_sub(self.base)).unwrap_or(usize::MAX);
+            if field + 2 <= p.cap as usize {
+                if let Some(h) = self.queue.get_mut(i) {
+                    crate::payload::remove_sum(&mut h.unit, p.at + field, udp, sum as u16);
+                }
+            }
+        }
+    }
 
     /// An empty reassembler.
     pub fn new(limits: DefragLimits) -> Self {
@@ -270,6 +372,8 @@ impl Defrag {
             spare: Vec::new(),
             scratch: Vec::new(),
             ecs: Vec::new(),
+            found: crate::edns::Found::default(),
+            mode: crate::payload::Mode::Keep,
             rewritten: 0,
         }
     }
@@ -299,6 +403,7 @@ impl Defrag {
         washer: &mut Washer,
         emit: &mut dyn FnMut(Vec<u8>, Verdict) -> io::Result<()>,
     ) -> io::Result<()> {
+        self.mode = washer.payload.mode;
         let seq = self.next;
         let at = pkt.start.saturating_add(frag.data.start);
         let pkt_end = pkt.end.min(unit.len());
@@ -526,7 +631,7 @@ impl Defrag {
     /// Resolve a group that will not be completed.
     fn resolve_incomplete(&mut self, key: FragKey) {
         let v = match self.first_class(key) {
-            Some((Class::Other, _)) => Verdict::Write,
+            Some((Class::Other, _)) => self.other(key),
             Some((Class::Tunnel, _)) => Verdict::Drop(TUNNEL),
             Some((Class::TcpDns, _)) => Verdict::Drop(TCP_DNS),
             _ => Verdict::Drop(INCOMPLETE),
@@ -550,7 +655,7 @@ impl Defrag {
         };
         if g.pieces.iter().any(Piece::cut) {
             return match self.first_class(key) {
-                Some((Class::Other, _)) => Verdict::Write,
+                Some((Class::Other, _)) => self.other(key),
                 Some((Class::Tunnel, _)) => Verdict::Drop(TUNNEL),
                 Some((Class::TcpDns, _)) => Verdict::Drop(TCP_DNS),
                 _ => Verdict::Drop(CUT),
@@ -568,7 +673,7 @@ impl Defrag {
             }
         }
         let v = match classify(key.protocol, key.family == Family::V6, &d) {
-            Class::Other => Verdict::Write,
+            Class::Other => self.other(key),
             Class::Tunnel => Verdict::Drop(TUNNEL),
             Class::TcpDns => Verdict::Drop(TCP_DNS),
             Class::Unknown => Verdict::Drop(MALFORMED),
@@ -643,6 +748,26 @@ impl Defrag {
             self.write_back(key, at, &new[..n]);
         }
         self.ecs = ecs;
+        // EDNS identifiers and (with --answers) answer data.
+        let mut found = std::mem::take(&mut self.found);
+        if let Some(m) = d.get_mut(u + 8..mend) {
+            let before = m.to_vec();
+            if let Ok(true) = crate::edns::wash_message(m, washer, &mut found) {
+                for (i, (&o, &nb)) in before.iter().zip(m.iter()).enumerate() {
+                    if o == nb {
+                        continue;
+                    }
+                    let k = u + 8 + i;
+                    if k < cov {
+                        let shift = if (k - u) % 2 == 0 { 8 } else { 0 };
+                        delta += (0xffff - ((o as u32) << shift)) + ((nb as u32) << shift);
+                    }
+                    changed = true;
+                    self.write_back(key, k, &[nb]);
+                }
+            }
+        }
+        self.found = found;
         if changed {
             self.rewritten += 1;
             let ck = u + 6;

@@ -92,6 +92,9 @@ pub struct ScanArgs {
     /// addresses a wash would number are recorded too (`mac` rows).
     #[arg(long, value_enum, default_value_t = crate::mac::MacMode::Wash)]
     pub mac: crate::mac::MacMode,
+    /// `--answers`, `--only-dns`, `--zero-payload`, `--dns-port` as for `wash`.
+    #[command(flatten)]
+    pub privacy: crate::payload::PrivacyArgs,
     /// Do not print the summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -333,6 +336,11 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
     if record_macs {
         washer.mac = crate::mac::MacMap::Record(rec.clone());
     }
+    // Identifiers hold no address a table needs: only the options that
+    // decide which addresses are mapped.
+    let mut privacy = args.privacy.clone();
+    privacy.edns = crate::edns::EdnsMode::Keep;
+    privacy.apply(&mut washer, &args.method, false)?;
 
     let name = input.display().to_string();
     let res = scan_input(&input, &name, &mut washer, &rec, args.unparsed);
@@ -479,6 +487,7 @@ fn scan_capture<R: Read>(
     let mut rd = CaptureReader::new(reader, ReaderOptions::default())
         .map_err(|e| CliError::data(format!("{name}: {e}")))?;
     let mut w = Worker::new(0);
+    w.loc.answers = washer.answers;
     let mut defrag = Defrag::new(DefragLimits::default());
     let mut emit = |_: Vec<u8>, _: Verdict| -> std::io::Result<()> { Ok(()) };
     let mut packet = 0u64;

@@ -129,28 +129,11 @@ impl MacMap {
         if mode == MacMode::Keep {
             return Ok(MacMap::Keep);
         }
-        let key: Vec<u8> = match args.method {
-            Method::Truncate => return Ok(MacMap::Truncate),
-            Method::Enumerate => return Ok(MacMap::Enumerate(HashMap::new())),
-            Method::Ipcipher | Method::IpcryptDeterministic | Method::IpcryptNd => {
-                match (&args.key_file, &args.passphrase_file) {
-                    (Some(p), _) => read_key::<16>(p)?.bytes().to_vec(),
-                    (None, Some(p)) => key_from_passphrase(&read_passphrase(p)?).bytes().to_vec(),
-                    _ => return Err(UsageError("the MAC map needs the technique's key".into())),
-                }
-            }
-            // A cryptopANT key file is text in its own format: its bytes
-            // are the key material.
-            Method::Cryptopant => match &args.key_file {
-                Some(p) => std::fs::read(p).map_err(|e| {
-                    UsageError(format!("cannot read key file {}: {e}", p.display()))
-                })?,
-                None => return Err(UsageError("the MAC map needs the technique's key".into())),
-            },
-            _ => match &args.key_file {
-                Some(p) => read_key::<32>(p)?.bytes().to_vec(),
-                None => return Err(UsageError("the MAC map needs the technique's key".into())),
-            },
+        let Some(key) = key_material(args)? else {
+            return Ok(match args.method {
+                Method::Enumerate => MacMap::Enumerate(HashMap::new()),
+                _ => MacMap::Truncate,
+            });
         };
         let k = zeroize::Zeroizing::new(MacPerm::derive(&key));
         let mut key = key;
@@ -276,6 +259,45 @@ impl MacMap {
             },
         }
     }
+}
+
+/// The key material of the technique `args` names, read again from its key
+/// file (before any data is read), from which the MAC and EDNS identifier
+/// keys are derived; None for the unkeyed techniques (truncate, enumerate).
+pub(crate) fn key_material(args: &MethodArgs) -> Result<Option<Vec<u8>>, UsageError> {
+    Ok(Some(match args.method {
+        Method::Truncate | Method::Enumerate => return Ok(None),
+        Method::Ipcipher | Method::IpcryptDeterministic | Method::IpcryptNd => {
+            match (&args.key_file, &args.passphrase_file) {
+                (Some(p), _) => read_key::<16>(p)?.bytes().to_vec(),
+                (None, Some(p)) => key_from_passphrase(&read_passphrase(p)?).bytes().to_vec(),
+                _ => {
+                    return Err(UsageError(
+                        "the MAC and identifier maps need the technique's key".into(),
+                    ))
+                }
+            }
+        }
+        // A cryptopANT key file is text in its own format: its bytes
+        // are the key material.
+        Method::Cryptopant => match &args.key_file {
+            Some(p) => std::fs::read(p)
+                .map_err(|e| UsageError(format!("cannot read key file {}: {e}", p.display())))?,
+            None => {
+                return Err(UsageError(
+                    "the MAC and identifier maps need the technique's key".into(),
+                ))
+            }
+        },
+        _ => match &args.key_file {
+            Some(p) => read_key::<32>(p)?.bytes().to_vec(),
+            None => {
+                return Err(UsageError(
+                    "the MAC and identifier maps need the technique's key".into(),
+                ))
+            }
+        },
+    }))
 }
 
 fn be16(p: &[u8], at: usize) -> Option<u16> {

@@ -1226,8 +1226,8 @@ fn trim_acked(dir: &mut Dir, ack: u32) {
     }
 }
 
-/// Wash the DNS slots `loc` found in message `m`, in place. True when a
-/// byte changed.
+/// Wash the DNS slots and EDNS identifiers `loc` found in message `m`, in
+/// place. True when a byte changed.
 fn wash_slots(m: &mut [u8], loc: &Located, washer: &mut Washer) -> bool {
     let mut changed = false;
     for s in &loc.slots {
@@ -1254,6 +1254,17 @@ fn wash_slots(m: &mut [u8], loc: &Located, washer: &mut Washer) -> bool {
         if new[..n] != *bytes {
             bytes.copy_from_slice(&new[..n]);
             changed = true;
+        }
+    }
+    // EDNS client identifiers (cookies, MAC and device options), as the
+    // per-packet path washes them.
+    if washer.ids.active() {
+        for f in &loc.fields {
+            if let Some(b) = m.get_mut(f.range()) {
+                let old = b.to_vec();
+                crate::edns::wash_id(f.kind, b, washer);
+                changed |= *b != old[..];
+            }
         }
     }
     changed

@@ -212,6 +212,13 @@ pub struct Washer {
     /// How MAC addresses are mapped (kept unless set; the command line
     /// washes them by default).
     pub mac: crate::mac::MacMap,
+    /// How EDNS client identifiers are mapped ([`crate::edns`]; kept unless
+    /// set; the command line washes them by default).
+    pub ids: crate::edns::IdMap,
+    /// Also wash A and AAAA answer data (`--answers`).
+    pub answers: bool,
+    /// `--only-dns` / `--zero-payload` ([`crate::payload`]).
+    pub payload: crate::payload::Policy,
 }
 
 impl Washer {
@@ -223,6 +230,9 @@ impl Washer {
             scope: Scope::All,
             keep: Vec::new(),
             mac: crate::mac::MacMap::Keep,
+            ids: crate::edns::IdMap::Keep,
+            answers: false,
+            payload: crate::payload::Policy::default(),
         }
     }
 
@@ -236,6 +246,9 @@ impl Washer {
                 scope: self.scope,
                 keep: self.keep.clone(),
                 mac: self.mac.try_clone()?,
+                ids: self.ids.clone(),
+                answers: self.answers,
+                payload: self.payload.clone(),
             }),
             Technique::Stateful(_) => None,
         }

@@ -15,6 +15,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+pub mod bytesperm;
 pub mod cryptopan;
 pub mod cryptopant;
 pub mod enumerate;

@@ -91,6 +91,7 @@ pub(super) struct BlockWasher {
     extras: Vec<(usize, Treat)>,
     extra_index: HashMap<(usize, Treat), u64>,
     ecs: Vec<EcsField>,
+    found: crate::edns::Found,
     scratch: Vec<u8>,
     pub(super) edits: Edits,
 }
@@ -479,6 +480,7 @@ impl BlockWasher {
         }
 
         self.wash_opt_rdata(buf, washer, stats)?;
+        self.wash_answers(buf, washer, stats);
         self.wash_mm_payloads(buf, washer, stats);
         Ok(())
     }
@@ -524,8 +526,39 @@ impl BlockWasher {
                 }
             }
             self.ecs.clear();
+            crate::edns::wash_opt_rdata(rdata, washer, &mut self.found);
         }
         Ok(())
+    }
+
+    /// `--answers`: the RDATA of every A and AAAA record in the RR table,
+    /// each `name-rdata` entry once, through the address map.
+    fn wash_answers(&mut self, buf: &mut [u8], washer: &mut Washer, stats: &mut CdnsStats) {
+        if !washer.answers {
+            return;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for &(ct, rd) in &self.rrs {
+            let t = ct.and_then(|c| self.classtypes.get(c as usize).copied().flatten());
+            let (Some(t @ (1 | 28)), Some(rd)) = (t, rd) else {
+                continue;
+            };
+            let Some(Some(b)) = self.name_rdata.get(rd as usize).copied() else {
+                continue;
+            };
+            let v6 = t == 28;
+            if b.len != if v6 { 16 } else { 4 } || !seen.insert(rd) {
+                continue;
+            }
+            let a = crate::edns::AddrField {
+                offset: 0,
+                v6,
+                kind: crate::edns::AddrKind::Answer,
+            };
+            if crate::edns::wash_addr(&mut buf[b.range()], &a, washer) {
+                stats.answers_rewritten += 1;
+            }
+        }
     }
 
     fn wash_mm_payloads(&mut self, buf: &mut [u8], washer: &mut Washer, stats: &mut CdnsStats) {
@@ -549,6 +582,8 @@ impl BlockWasher {
                 }
             }
             self.ecs.clear();
+            // find_ecs walked it, so this cannot fail.
+            let _ = crate::edns::wash_message(msg, washer, &mut self.found);
         }
     }
 }

@@ -119,6 +119,8 @@ pub struct CdnsStats {
     pub split_entries: u64,
     /// ECS addresses rewritten.
     pub ecs_rewritten: u64,
+    /// A/AAAA RDATA entries rewritten (`--answers`).
+    pub answers_rewritten: u64,
     /// Addresses, OPT RDATA or malformed payloads zeroed (fail closed).
     pub blanked: u64,
     /// Q/R items seen.
@@ -132,6 +134,7 @@ impl CdnsStats {
         self.rewritten += o.rewritten;
         self.split_entries += o.split_entries;
         self.ecs_rewritten += o.ecs_rewritten;
+        self.answers_rewritten += o.answers_rewritten;
         self.blanked += o.blanked;
         self.records += o.records;
     }

@@ -194,6 +194,7 @@ pub struct MessageWasher {
     msg: Vec<u8>,
     dns: Vec<u8>,
     ecs: Vec<EcsField>,
+    found: crate::edns::Found,
     /// Addresses the technique was applied to.
     pub addresses: u64,
     /// ECS prefixes rewritten.
@@ -409,6 +410,11 @@ impl MessageWasher {
                 self.addresses += 1;
             }
             changed |= a != &before[..n];
+        }
+        // EDNS identifiers and (with --answers) answer data.
+        match crate::edns::wash_message(m, washer, &mut self.found) {
+            Ok(c) => changed |= c,
+            Err(_) => return Err("dnstap_unparsed_dns"),
         }
         Ok(changed)
     }

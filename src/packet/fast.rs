@@ -13,7 +13,6 @@
 
 use super::walk::roles;
 use super::{Checksum, Cover, Family, Located, Origin, Slot, MAX_COVER, MAX_REGIONS};
-use crate::dns::{self, EcsField};
 use crate::wash::Side;
 
 /// UDP ports whose payload the walker treats as a tunnel (Teredo, VXLAN,
@@ -125,8 +124,14 @@ pub struct Plain {
     client: Option<usize>,
 }
 
-/// Classify a packet: `Some` for a plain UDP packet. `ecs` is scratch.
-pub(super) fn classify(linktype: u32, p: &[u8], ecs: &mut Vec<EcsField>) -> Option<Plain> {
+/// Classify a packet: `Some` for a plain UDP packet. `found` is scratch;
+/// `answers`: A/AAAA answer data is to be washed too.
+pub(super) fn classify(
+    linktype: u32,
+    p: &[u8],
+    found: &mut crate::edns::Found,
+    answers: bool,
+) -> Option<Plain> {
     let (ip, version) = ip_start(linktype, p)?;
     // The IP header, its end (by its own length) and the UDP header.
     let (family, src, dst, end, udp) = if version == 4 {
@@ -156,9 +161,19 @@ pub(super) fn classify(linktype: u32, p: &[u8], ecs: &mut Vec<EcsField>) -> Opti
     }
     let payload = p.get(udp + 8..udp + ulen)?;
     let mut dns = None;
+    if super::walk::is_mdns(sport, dport) && !payload.is_empty() {
+        // The walker's when it holds identifiers or (with `answers`)
+        // answers, or cannot be walked.
+        if crate::edns::scan(payload, true, answers, found).is_err() || !found.is_empty() {
+            found.clear();
+            return None;
+        }
+    }
     if (sport == 53 || dport == 53) && !payload.is_empty() {
-        if dns::find_ecs(payload, ecs).is_err() || !ecs.is_empty() {
-            ecs.clear();
+        // No ECS option, EDNS identifier or (with `answers`) answer
+        // address: the walker's.
+        if crate::edns::scan(payload, true, answers, found).is_err() || !found.is_empty() {
+            found.clear();
             return None;
         }
         dns = Some((udp + 8, udp + ulen));
@@ -184,7 +199,7 @@ pub(super) fn classify(linktype: u32, p: &[u8], ecs: &mut Vec<EcsField>) -> Opti
 /// the walker would. Returns false, with `out` still empty, for anything
 /// else.
 pub(super) fn plain(linktype: u32, p: &[u8], out: &mut Located) -> bool {
-    let Some(pl) = classify(linktype, p, &mut out.ecs) else {
+    let Some(pl) = classify(linktype, p, &mut out.found, out.answers) else {
         return false;
     };
     // The walker's order: the IPv4 header checksum, the addresses, then the

@@ -129,6 +129,11 @@ pub enum Origin {
     /// Link-layer address of a Linux cooked capture on an IP tunnel device
     /// (the tunnel endpoint's IP address, at most 8 bytes stored).
     LinkLayer,
+    /// A or AAAA RDATA of a DNS record (reported only with
+    /// [`Located::answers`]).
+    Answer,
+    /// A client address inside an EDNS option (Cisco Umbrella).
+    EdnsAddr,
 }
 
 /// Maximum nesting of tunnels and ICMP quotes.
@@ -181,6 +186,27 @@ impl Slot {
         self.cover[..self.ncover as usize]
             .iter()
             .map(|c| c.ck as usize)
+    }
+}
+
+/// An EDNS client identifier to rewrite ([`crate::edns`]): not an
+/// address, any length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// Byte offset in the packet.
+    pub offset: usize,
+    /// Bytes present.
+    pub len: usize,
+    /// How it is rewritten.
+    pub kind: crate::edns::IdKind,
+    cover: [Cover; MAX_COVER],
+    ncover: u8,
+}
+
+impl Field {
+    /// The byte range of the field in the packet.
+    pub fn range(&self) -> Range<usize> {
+        self.offset..self.offset + self.len
     }
 }
 
@@ -275,7 +301,13 @@ pub struct Located {
     /// reassembler ([`crate::tcpdns`]) instead of walking each segment on
     /// its own. Kept by [`Located::clear`].
     pub follow_tcp: bool,
+    /// EDNS client identifiers ([`crate::edns`]).
+    pub fields: Vec<Field>,
+    /// Option, kept by [`Located::clear`]: also report the A and AAAA
+    /// RDATA of DNS messages as slots ([`Origin::Answer`]).
+    pub answers: bool,
     ecs: Vec<EcsField>,
+    found: crate::edns::Found,
 }
 
 impl Located {
@@ -293,7 +325,9 @@ impl Located {
         self.is_fragment = false;
         self.frag = None;
         self.tcp = None;
+        self.fields.clear();
         self.ecs.clear();
+        self.found.clear();
     }
 }
 
@@ -510,7 +544,7 @@ pub fn locate_plain(linktype: u32, pkt: &[u8], out: &mut Located) -> bool {
 /// and checksums. `out` is cleared; it serves as scratch space.
 pub fn classify_plain(linktype: u32, pkt: &[u8], out: &mut Located) -> Option<Plain> {
     out.clear();
-    fast::classify(linktype, pkt, &mut out.ecs)
+    fast::classify(linktype, pkt, &mut out.found, out.answers)
 }
 
 /// [`patch`] for an address of a plain packet: write `new` over `old` at
@@ -597,6 +631,30 @@ pub fn patch(pkt: &mut [u8], loc: &Located, slot: usize, new: &[u8]) {
     // byte-swapped (RFC 1071).
     let even = delta_even(&old[..n], &new[..n]);
     for c in &s.cover[..s.ncover as usize] {
+        let d = if c.odd { even.swap_bytes() } else { even };
+        apply(pkt, loc, c.ck as usize, u32::from(d), 0);
+    }
+}
+
+/// Write `new` into field `field` of `pkt` (as long as the field; extra
+/// bytes are ignored) and update every checksum covering it, as [`patch`]
+/// does for a slot.
+pub fn patch_field(pkt: &mut [u8], loc: &Located, field: usize, new: &[u8]) {
+    let Some(f) = loc.fields.get(field) else {
+        return;
+    };
+    let n = f.len.min(new.len());
+    let Some(cur) = pkt.get_mut(f.offset..f.offset + n) else {
+        return;
+    };
+    // In even-sized pieces, so the sums cannot overflow.
+    let mut sum = 0u32;
+    for (o, w) in cur.chunks(4096).zip(new[..n].chunks(4096)) {
+        sum += u32::from(delta_even(o, w));
+    }
+    let even = fold(sum);
+    cur.copy_from_slice(&new[..n]);
+    for c in &f.cover[..f.ncover as usize] {
         let d = if c.odd { even.swap_bytes() } else { even };
         apply(pkt, loc, c.ck as usize, u32::from(d), 0);
     }

@@ -4,7 +4,7 @@
 //! cut short (snaplen, ICMP quote, first fragment).
 
 use super::{
-    Checksum, Cover, DropReason, Family, FragInfo, FragKey, Layer, Located, Origin, Slot,
+    Checksum, Cover, DropReason, Family, Field, FragInfo, FragKey, Layer, Located, Origin, Slot,
     MAX_COVER, MAX_DEPTH, MAX_REGIONS,
 };
 use crate::dns::{self, DnsError, EcsField};
@@ -156,6 +156,11 @@ pub(super) struct Walker<'a, 'o> {
     /// The outermost IP header is a fragment: DNS outside ICMP quotes is
     /// left to the defragmenter.
     no_dns: bool,
+}
+
+/// Multicast DNS (5353) or LLMNR (5355) on either end.
+pub(super) fn is_mdns(sport: u16, dport: u16) -> bool {
+    [5353, 5355].iter().any(|&p| p == sport || p == dport)
 }
 
 /// UDP ports whose payload could be or carry DNS.
@@ -1111,6 +1116,11 @@ impl<'a, 'o> Walker<'a, 'o> {
             self.vxlan(pl, pend, &uctx)?;
         } else if !r.dns && [6081, 2152, 1701].iter().any(|&t| t == sport || t == dport) {
             return Err(DropReason::UnknownTunnel);
+        } else if is_mdns(sport, dport) && (!self.no_dns || uctx.quoted) && pl < pend {
+            // Multicast DNS and LLMNR are not DNS exchanges (no sides),
+            // but their EDNS options (the Owner option holds MAC
+            // addresses) and answers are washed alike.
+            self.dns_fields(pl, pend, !pshort, &uctx)?;
         }
         Ok(r)
     }
@@ -1279,6 +1289,7 @@ impl<'a, 'o> Walker<'a, 'o> {
         });
         self.out.ecs = ecs;
         r?;
+        self.dns_fields(m0, m1, complete, ctx)?;
         if complete && !ctx.quoted {
             self.out.dns.push(m0..m1);
         }
@@ -1289,6 +1300,86 @@ impl<'a, 'o> Walker<'a, 'o> {
     pub(super) fn dns_message(&mut self, complete: bool) -> R<()> {
         let n = self.p.len();
         self.dns_msg(0, n, complete, &Ctx::top())
+    }
+
+    /// The EDNS client identifiers and client addresses of the message at
+    /// `m0..m1`, and its A/AAAA RDATA when [`Located::answers`] is set
+    /// ([`crate::edns::scan`]).
+    fn dns_fields(&mut self, m0: usize, m1: usize, complete: bool, ctx: &Ctx) -> R<()> {
+        let p = self.p;
+        let m = p.get(m0..m1).unwrap_or(&[]);
+        let mut found = std::mem::take(&mut self.out.found);
+        let r = crate::edns::scan(m, complete, self.out.answers, &mut found)
+            .map_err(|_| DropReason::UnparsedDns)
+            .and_then(|()| {
+                for a in found.addrs.iter() {
+                    let (family, origin) = match a.kind {
+                        crate::edns::AddrKind::Answer => (a.v6, Origin::Answer),
+                        crate::edns::AddrKind::Edns => (a.v6, Origin::EdnsAddr),
+                    };
+                    let family = if family { Family::V6 } else { Family::V4 };
+                    let full = family.bytes();
+                    let at = m0 + a.offset;
+                    self.emit(
+                        at,
+                        family,
+                        full,
+                        (full * 8) as u8,
+                        origin,
+                        a.side(),
+                        m1,
+                        ctx,
+                    )?;
+                }
+                for f in found.ids.iter() {
+                    self.emit_field(m0 + f.offset, f.len, f.kind, m1, ctx)?;
+                }
+                Ok(())
+            });
+        self.out.found = found;
+        r
+    }
+
+    /// Record an identifier of `len` bytes at `at`, cut at `end`.
+    fn emit_field(
+        &mut self,
+        at: usize,
+        len: usize,
+        kind: crate::edns::IdKind,
+        end: usize,
+        ctx: &Ctx,
+    ) -> R<()> {
+        let end = end.min(self.p.len());
+        if at >= end || len == 0 {
+            return Ok(());
+        }
+        let len = len.min(end - at);
+        self.out.fields.push(Field {
+            offset: at,
+            len,
+            kind,
+            cover: [Cover::default(); MAX_COVER],
+            ncover: 0,
+        });
+        let Some(f) = self.out.fields.last_mut() else {
+            return Ok(());
+        };
+        for r in ctx.regions() {
+            if at >= r.end() || at + len <= r.base() {
+                continue;
+            }
+            if at < r.base() || at + len > r.end() {
+                return Err(DropReason::Malformed(Layer::Udp));
+            }
+            if let Some(c) = f.cover.get_mut(f.ncover as usize) {
+                *c = Cover {
+                    ck: r.ck,
+                    odd: (at - r.base()) % 2 == 1,
+                };
+                f.ncover += 1;
+            }
+        }
+        Ok(())
     }
 
     fn dns_udp(&mut self, at: usize, end: usize, short: bool, ctx: &Ctx) -> R<()> {

@@ -114,6 +114,8 @@ pub struct WashArgs {
     /// `wash` maps them with the technique, `keep` leaves them.
     #[arg(long, value_enum, default_value_t = crate::mac::MacMode::Wash)]
     pub mac: crate::mac::MacMode,
+    #[command(flatten)]
+    pub privacy: crate::payload::PrivacyArgs,
     /// Entries per family of the per-thread exact-address cache (0 disables
     /// it, at most 4194304): 8 bytes each for IPv4, 32 for IPv6.
     #[arg(long, default_value_t = DEFAULT_CACHE_ENTRIES)]

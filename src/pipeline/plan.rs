@@ -98,6 +98,8 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
     } else {
         crate::mac::MacMap::build(&args.method, args.mac)?
     };
+    args.privacy
+        .apply(&mut washer, &args.method, args.reverse)?;
     let frozen = match &args.state {
         Some(p) if args.state_readonly && !args.reverse => {
             Some((crate::fanout::freeze(&mut washer, args)?, p.clone()))

@@ -50,6 +50,7 @@ impl Worker {
         w.cache = AddrCache::with_sizes(n4, n6);
         // The pipeline's output side follows DNS over TCP.
         w.loc.follow_tcp = true;
+        w.loc.answers = washer.answers;
         w
     }
 
@@ -154,12 +155,16 @@ pub fn wash_packet(
     w: &mut Worker,
     unparsed: Unparsed,
 ) -> Outcome {
-    match wash_packet_ip(pkt, linktype, washer, w, unparsed) {
+    if let Some(o) = crate::payload::before_wash(pkt, linktype, washer) {
+        return o;
+    }
+    let o = match wash_packet_ip(pkt, linktype, washer, w, unparsed) {
         Outcome::Written(c) => {
             Outcome::Written(crate::mac::wash_link(pkt, linktype, &mut washer.mac) | c)
         }
         o => o,
-    }
+    };
+    crate::payload::after_wash(pkt, linktype, washer, o)
 }
 
 fn wash_packet_ip(
@@ -221,5 +226,6 @@ fn wash_packet_ip(
             changed = true;
         }
     }
+    changed |= crate::edns::wash_fields(pkt, &w.loc, washer);
     Outcome::Written(changed)
 }
