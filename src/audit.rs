@@ -701,9 +701,13 @@ fn walker_idents(linktype: u32, pkt: &[u8], loc: &mut Located, out: &mut BTreeSe
 /// data (and EDNS client addresses) of a fragmented response are collected
 /// too. At most [`Fragments::MAX`] datagrams are held; beyond that the
 /// oldest ones are forgotten.
+/// One datagram being reassembled: its key, the pieces (offset, bytes)
+/// and the total length once the last fragment is seen.
+type FragGroup = (packet::FragKey, Vec<(u32, Vec<u8>)>, Option<u32>);
+
 #[derive(Default)]
 struct Fragments {
-    groups: BTreeMap<u64, (packet::FragKey, Vec<(u32, Vec<u8>)>, Option<u32>)>,
+    groups: BTreeMap<u64, FragGroup>,
     next: u64,
     found: crate::edns::Found,
 }
