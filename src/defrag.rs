@@ -250,12 +250,23 @@ pub struct Defrag {
     scratch: Vec<u8>,
     ecs: Vec<EcsField>,
     rewritten: u64,
+    /// Reverse names found and washed in reassembled datagrams.
+    pub names: crate::revname::NameStats,
 }
 
 impl Defrag {
     /// Every reason a [`Verdict::Drop`] can carry.
     pub const REASONS: &'static [&'static str] = &[
-        OVERLAP, INCOMPLETE, CUT, TUNNEL, MALFORMED, TCP_DNS, UNPARSED,
+        OVERLAP,
+        INCOMPLETE,
+        CUT,
+        TUNNEL,
+        MALFORMED,
+        TCP_DNS,
+        UNPARSED,
+        crate::revwash::LENGTH,
+        crate::revwash::CUT,
+        crate::revwash::NONCANONICAL,
     ];
 
     /// An empty reassembler.
@@ -271,6 +282,7 @@ impl Defrag {
             scratch: Vec::new(),
             ecs: Vec::new(),
             rewritten: 0,
+            names: crate::revname::NameStats::default(),
         }
     }
 
@@ -643,6 +655,26 @@ impl Defrag {
             self.write_back(key, at, &new[..n]);
         }
         self.ecs = ecs;
+        if washer.reverse_names == crate::revname::ReverseNames::Wash {
+            // Reverse names: the same length only (fragments are never
+            // re-fragmented), or the datagram is dropped.
+            let mut writes = Vec::new();
+            let names = &mut self.names;
+            match crate::revwash::wash_datagram(d, u, mend, cov, washer, names, |k, b| {
+                writes.push((k, b))
+            }) {
+                Ok(dl) => {
+                    if !writes.is_empty() {
+                        changed = true;
+                        delta = u32::from(fold(delta)) + u32::from(fold(dl));
+                    }
+                    for (k, b) in writes {
+                        self.write_back(key, k, &[b]);
+                    }
+                }
+                Err(r) => return Verdict::Drop(r),
+            }
+        }
         if changed {
             self.rewritten += 1;
             let ck = u + 6;

@@ -147,6 +147,11 @@ pub struct WashArgs {
     /// `wash` maps them with the technique, `keep` leaves them.
     #[arg(long, value_enum, default_value_t = crate::mac::MacMode::Wash)]
     pub mac: crate::mac::MacMode,
+    /// Reverse names (`d.c.b.a.in-addr.arpa`, `ip6.arpa`) in DNS names:
+    /// `wash` maps the address they hold, `keep` leaves them (they MAY
+    /// hold the addresses washed elsewhere).
+    #[arg(long, value_enum, default_value_t = crate::revname::ReverseNames::Wash)]
+    pub reverse_names: crate::revname::ReverseNames,
     /// Entries per family of the per-thread exact-address cache (0 disables
     /// it, at most 4194304): 8 bytes each for IPv4, 32 for IPv6.
     #[arg(long, default_value_t = DEFAULT_CACHE_ENTRIES)]
@@ -236,6 +241,7 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         ScopeArg::Clients => Scope::Clients,
     };
     washer.keep = keep;
+    washer.reverse_names = args.reverse_names;
     // Washing back inverts the keyed MAC permutation; truncated or
     // enumerated MACs stay as they are.
     washer.mac = if args.reverse {
@@ -534,6 +540,7 @@ fn wash_cdns<W: Write + Send>(
         Ok(s) => {
             stats.cdns_blocks += s.blocks;
             stats.cdns_addresses += s.rewritten;
+            stats.names.add(&s.names);
             Ok(())
         }
         Err(e) => {
@@ -766,6 +773,10 @@ pub struct Worker {
     /// Take plain UDP packets through the shortcut (on by default; tests
     /// turn it off to compare with the general path).
     pub shortcut: bool,
+    /// Set by [`wash_packet`] when the washed packet has another length
+    /// (a reverse name changed length): the packet to write instead of the
+    /// buffer's bytes.
+    pub resized: Option<Vec<u8>>,
 }
 
 impl Worker {
@@ -792,6 +803,7 @@ impl Worker {
             cache: AddrCache::new(cache_size),
             stats: Stats::default(),
             shortcut: true,
+            resized: None,
         }
     }
 }
@@ -886,9 +898,14 @@ pub fn wash_packet(
     w: &mut Worker,
     unparsed: Unparsed,
 ) -> Outcome {
+    w.resized = None;
     match wash_packet_ip(pkt, linktype, washer, w, unparsed) {
         Outcome::Written(c) => {
-            Outcome::Written(crate::mac::wash_link(pkt, linktype, &mut washer.mac) | c)
+            let p = match w.resized.as_mut() {
+                Some(v) => &mut v[..],
+                None => pkt,
+            };
+            Outcome::Written(crate::mac::wash_link(p, linktype, &mut washer.mac) | c)
         }
         o => o,
     }
@@ -951,6 +968,23 @@ fn wash_packet_ip(
             }
             packet::patch(pkt, &w.loc, i, &new[..n]);
             changed = true;
+        }
+    }
+    if !w.loc.names.is_empty() && washer.reverse_names == crate::revname::ReverseNames::Wash {
+        let names = &mut w.stats.names;
+        match crate::revwash::wash_names(pkt, linktype, &w.loc, washer, names) {
+            crate::revwash::Names::Unchanged => {}
+            crate::revwash::Names::Changed => changed = true,
+            crate::revwash::Names::Resized(v) => {
+                w.resized = Some(v);
+                changed = true;
+            }
+            crate::revwash::Names::Drop(r) => {
+                return match unparsed {
+                    Unparsed::Pass => Outcome::Passed(r),
+                    Unparsed::Drop => Outcome::Dropped(r),
+                }
+            }
         }
     }
     Outcome::Written(changed)
@@ -1124,6 +1158,18 @@ impl<'a, W: Write> Emitter<'a, W> {
             if !writes(r.outcome) {
                 continue;
             }
+            if let Some(g) = &r.grown {
+                write(o, &run)?;
+                run = r.end..r.end;
+                let piece = Piece {
+                    data: g,
+                    pkt: None,
+                    frag: None,
+                    outcome: r.outcome,
+                };
+                self.defrag_or_write(o, piece, washer, stats)?;
+                continue;
+            }
             let fragment = matches!(r.outcome, Outcome::Written(_)) && r.frag.is_some();
             if !fragment && !self.defrag.holding() {
                 if run.end != r.start {
@@ -1211,9 +1257,13 @@ impl<'a, W: Write> Emitter<'a, W> {
                 }
             }
         };
-        self.defrag
+        let r = self
+            .defrag
             .finish(&mut emit)
-            .map_err(|e| CliError::io("output", e))
+            .map_err(|e| CliError::io("output", e));
+        stats.names.add(&self.defrag.names);
+        self.defrag.names = Default::default();
+        r
     }
 }
 
@@ -1273,8 +1323,9 @@ fn wash_sequential<R: Read, W: Write>(
             }
         };
         let pkt = unit.packet.as_ref().map(|p| p.range.clone());
+        let (grown, outcome) = regrow(unit.data, pkt.clone(), &mut w, outcome);
         let piece = Piece {
-            data: unit.data,
+            data: grown.as_deref().unwrap_or(unit.data),
             pkt,
             frag: w.loc.frag.as_ref(),
             outcome,
@@ -1288,6 +1339,25 @@ fn wash_sequential<R: Read, W: Write>(
     res
 }
 
+/// The unit to write when the washed packet changed length
+/// ([`Worker::resized`]); a unit whose framing cannot be rebuilt is dropped.
+fn regrow(
+    data: &[u8],
+    pkt: Option<Range<usize>>,
+    w: &mut Worker,
+    o: Outcome,
+) -> (Option<Vec<u8>>, Outcome) {
+    match (w.resized.take(), pkt) {
+        (Some(new), Some(r)) if matches!(o, Outcome::Written(_)) => {
+            match crate::revwash::resize_unit(data, r, &new) {
+                Some(u) => (Some(u), o),
+                None => (None, Outcome::Dropped(crate::revwash::LENGTH)),
+            }
+        }
+        _ => (None, o),
+    }
+}
+
 /// One unit inside a batch.
 #[derive(Clone)]
 struct Rec {
@@ -1299,6 +1369,8 @@ struct Rec {
     outcome: Outcome,
     /// Set when the packet is an IP fragment.
     frag: Option<Box<FragInfo>>,
+    /// The whole unit, rebuilt, when the washed packet changed length.
+    grown: Option<Vec<u8>>,
 }
 
 /// A batch of units copied out of the reader's buffer.
@@ -1474,6 +1546,7 @@ fn fill_batch<R: Read>(rd: &mut CaptureReader<R>, batch: &mut Batch) -> Result<b
             dropped,
             outcome: Outcome::Block,
             frag: None,
+            grown: None,
         })
     })
     .map_err(|e| e.to_string())
@@ -1550,6 +1623,8 @@ fn wash_recs(
                     None => Outcome::Dropped("malformed_record"),
                 };
                 r.frag = w.loc.frag.take().map(Box::new);
+                let (g, o) = regrow(&buf[r.start..r.end], Some(ps..pe), w, o);
+                r.grown = g;
                 o
             }
         };

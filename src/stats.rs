@@ -101,6 +101,8 @@ pub struct Stats {
     /// Packet inputs (pcap, pcapng): a run of C-DNS files only has no
     /// packet counters to show.
     pub packet_inputs: u64,
+    /// Reverse names found and washed (packets, fragments, C-DNS).
+    pub names: crate::revname::NameStats,
 }
 
 impl Stats {
@@ -145,6 +147,7 @@ impl Stats {
         self.cdns_addresses += o.cdns_addresses;
         self.inputs += o.inputs;
         self.packet_inputs += o.packet_inputs;
+        self.names.add(&o.names);
     }
 
     /// Total packets dropped.
@@ -201,6 +204,12 @@ impl Stats {
                 self.cdns_blocks, self.cdns_addresses
             ));
         }
+        if self.names.found > 0 {
+            s.push_str(&format!(
+                "; reverse names {}, washed {}",
+                self.names.found, self.names.washed
+            ));
+        }
         if !self.blocks_removed.is_empty() {
             let parts: Vec<String> = self
                 .blocks_removed
@@ -243,6 +252,8 @@ impl Stats {
             "distinct_addresses_estimate": self.distinct.estimate(),
             "cdns_blocks": self.cdns_blocks,
             "cdns_addresses_rewritten": self.cdns_addresses,
+            "reverse_names_found": self.names.found,
+            "reverse_names_washed": self.names.washed,
         })
     }
 }

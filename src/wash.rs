@@ -212,6 +212,8 @@ pub struct Washer {
     /// How MAC addresses are mapped (kept unless set; the command line
     /// washes them by default).
     pub mac: crate::mac::MacMap,
+    /// Whether reverse names (`in-addr.arpa`, `ip6.arpa`) are washed.
+    pub reverse_names: crate::revname::ReverseNames,
 }
 
 impl Washer {
@@ -223,6 +225,7 @@ impl Washer {
             scope: Scope::All,
             keep: Vec::new(),
             mac: crate::mac::MacMap::Keep,
+            reverse_names: crate::revname::ReverseNames::Wash,
         }
     }
 
@@ -236,6 +239,7 @@ impl Washer {
                 scope: self.scope,
                 keep: self.keep.clone(),
                 mac: self.mac.try_clone()?,
+                reverse_names: self.reverse_names,
             }),
             Technique::Stateful(_) => None,
         }

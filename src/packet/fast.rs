@@ -157,7 +157,11 @@ pub(super) fn classify(linktype: u32, p: &[u8], ecs: &mut Vec<EcsField>) -> Opti
     let payload = p.get(udp + 8..udp + ulen)?;
     let mut dns = None;
     if (sport == 53 || dport == 53) && !payload.is_empty() {
-        if dns::find_ecs(payload, ecs).is_err() || !ecs.is_empty() {
+        // A possible reverse name is the walker's too: it records where.
+        if dns::find_ecs(payload, ecs).is_err()
+            || !ecs.is_empty()
+            || crate::dnsenc::may_hold_reverse(payload)
+        {
             ecs.clear();
             return None;
         }
