@@ -107,6 +107,32 @@ fn parse_rev(name: &str) -> Option<Rev> {
     }
 }
 
+/// A reverse name whose address labels are incomplete and whose next label
+/// (before any `_` label) could continue them.
+fn noncanonical(name: &str) -> bool {
+    let Some(r) = parse_rev(name) else {
+        return false;
+    };
+    let v6 = r.suffix.eq_ignore_ascii_case("ip6.arpa");
+    if r.n == if v6 { 32 } else { 4 } {
+        return false;
+    }
+    for l in r.extra.iter().rev() {
+        if l.starts_with('_') {
+            break;
+        }
+        let cont = if v6 {
+            !l.is_empty() && l.chars().all(|c| c.is_ascii_hexdigit())
+        } else {
+            l.chars().any(|c| c.is_ascii_digit())
+        };
+        if cont {
+            return true;
+        }
+    }
+    false
+}
+
 fn build_rev(r: &Rev, a: IpAddr) -> String {
     let mut parts: Vec<String> = r.extra.clone();
     match a {
@@ -473,7 +499,7 @@ fn generated_pcap_and_pcapng() {
     let out = d.join("out.pcap");
     let st = wash(&pcap, &out, &key, &[]);
     assert_eq!(st["packets_dropped"], 0, "{st}");
-    assert_eq!(st["reverse_names_found"], 14, "{st}");
+    assert_eq!(st["reverse_names_found"], 11, "{st}");
     check_generated(&pcap, &out, &key);
 
     // pcapng, with an option after the packet data.
@@ -695,9 +721,36 @@ fn cdns_reverse_names() {
         let input = dir.join("cdns").join(f);
         let out = d.join(input.file_name().unwrap());
         wash(&input, &out, &key, &[]);
-        let a = cdns_queries(&input);
+        // Queries with a non-canonical reverse name have it zeroed, and the
+        // reader skips a query without a name.
+        let all = cdns_queries(&input);
+        let a: Vec<_> = all
+            .iter()
+            .filter(|q| !noncanonical(&q.1))
+            .cloned()
+            .collect();
+        eprintln!(
+            "{f}: {} queries, {} with a non-canonical reverse name",
+            all.len(),
+            all.len() - a.len()
+        );
         let b = cdns_queries(&out);
-        assert_eq!(a.len(), b.len(), "{f}");
+        if a.len() != b.len() {
+            let i = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| {
+                    x.2 != y.2 || parse_rev(&x.1).is_some() != parse_rev(&y.1).is_some()
+                })
+                .unwrap_or(b.len());
+            panic!(
+                "{f}: {} queries in, {} out; first difference at {i}: {:?} / {:?}",
+                a.len(),
+                b.len(),
+                a.get(i.saturating_sub(1)..i + 2),
+                b.get(i.saturating_sub(1)..i + 2)
+            );
+        }
         let names: Vec<String> = a.iter().map(|q| q.1.clone()).collect();
         let exp = expected(&key, &names);
         for (x, y) in a.iter().zip(&b) {
