@@ -22,8 +22,10 @@
 //!   looping): dropped, `unparsed_dns`.
 //!
 //! IP fragments: the reassembled DNS message is handled by
-//! [`wash_datagram`]; a change of length there drops the whole datagram
-//! (`reverse_name_length`), as fragments are never re-fragmented.
+//! [`wash_datagram`]; on a change of length the last fragment grows or
+//! shrinks and every other fragment keeps its offset and length
+//! (`crate::defrag`), or the datagram is dropped (`reverse_name_length`)
+//! when that does not fit.
 
 use crate::dnsenc::{self, EncError};
 use crate::packet::{self, Located};
@@ -124,11 +126,20 @@ pub fn wash_names(
     out
 }
 
-/// Wash the reverse names of the DNS message `d[m0..m1]` of a reassembled
-/// datagram whose UDP header is at `u` (checksum coverage ends at `cov`).
-/// Each changed byte is passed to `write` (datagram offset, byte) and the
-/// returned checksum delta covers them (parity relative to `u`). Err: the
-/// drop reason.
+/// What [`wash_datagram`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Datagram {
+    /// Rewritten in place (or unchanged): the checksum delta.
+    Same(u32),
+    /// The new message, of another length (nothing written).
+    Resized(Vec<u8>),
+}
+
+/// Wash the reverse names of the DNS message `d[u + 8..m1]` of a
+/// reassembled datagram whose UDP header is at `u` (checksum coverage ends
+/// at `cov`). Same length: each changed byte is written and passed to
+/// `write` (datagram offset, byte), and the returned checksum delta covers
+/// them (parity relative to `u`). Err: the drop reason.
 pub fn wash_datagram(
     d: &mut [u8],
     u: usize,
@@ -137,18 +148,18 @@ pub fn wash_datagram(
     washer: &mut Washer,
     stats: &mut NameStats,
     mut write: impl FnMut(usize, u8),
-) -> Result<u32, &'static str> {
+) -> Result<Datagram, &'static str> {
     let m0 = u + 8;
     let Some(msg) = d.get(m0..m1) else {
-        return Ok(0);
+        return Ok(Datagram::Same(0));
     };
     let new = match rewrite(msg, true, washer, stats) {
-        Ok(None) => return Ok(0),
+        Ok(None) => return Ok(Datagram::Same(0)),
         Ok(Some(n)) => n,
         Err(e) => return Err(reason(e)),
     };
     if new.len() != msg.len() {
-        return Err(LENGTH);
+        return Ok(Datagram::Resized(new));
     }
     let mut delta = 0u32;
     for (i, &nb) in new.iter().enumerate() {
@@ -167,7 +178,7 @@ pub fn wash_datagram(
         d[k] = nb;
         write(k, nb);
     }
-    Ok(delta)
+    Ok(Datagram::Same(delta))
 }
 
 /// Wash the reverse names in a stored name or RDATA (C-DNS `name-rdata`:

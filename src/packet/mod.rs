@@ -235,6 +235,8 @@ pub struct FragInfo {
     /// First fragment of UDP (or UDP-Lite): offset of the UDP checksum field
     /// in the packet, if captured.
     pub udp_checksum: Option<usize>,
+    /// Offset of the fragment's IP header in the packet.
+    pub ip: usize,
 }
 
 impl FragInfo {

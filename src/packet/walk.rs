@@ -630,6 +630,7 @@ impl<'a, 'o> Walker<'a, 'o> {
                         data: hend..captured.max(hend),
                         len: claimed as u32,
                         udp_checksum: None,
+                        ip: at,
                     });
                 }
             } else {
@@ -841,6 +842,7 @@ impl<'a, 'o> Walker<'a, 'o> {
                                     data: data..captured.max(data),
                                     len: claimed.saturating_sub(data) as u32,
                                     udp_checksum: None,
+                                    ip: at,
                                 });
                             }
                         } else {
