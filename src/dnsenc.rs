@@ -254,7 +254,10 @@ impl Enc<'_, '_, '_> {
                 }
             }
         }
-        if split.is_none() {
+        // A name written in full stays in full (the message keeps its
+        // shape); only a pointer that no longer fits falls back to the
+        // longest ending already written.
+        if split.is_none() && occ.ptr.is_some() {
             for &b in &nb {
                 if let Some(&t) = self.avail.get(&new[b..]) {
                     split = Some((b, t));
