@@ -144,6 +144,9 @@ struct Piece {
     len: u32,
     /// Captured payload bytes (`<= len`).
     cap: u32,
+    /// Offsets in the unit of the packet and of its IP header.
+    pkt: (usize, usize),
+    ip: usize,
 }
 
 impl Piece {
@@ -274,6 +277,8 @@ pub struct Defrag {
     /// The payload policy of the washer last given ([`crate::payload`]).
     mode: crate::payload::Mode,
     rewritten: u64,
+    /// Reverse names found and washed in reassembled datagrams.
+    pub names: crate::revname::NameStats,
 }
 
 impl Defrag {
@@ -287,6 +292,9 @@ impl Defrag {
         TCP_DNS,
         UNPARSED,
         crate::payload::NOT_DNS,
+        crate::revwash::LENGTH,
+        crate::revwash::CUT,
+        crate::revwash::NONCANONICAL,
     ];
 
     /// The verdict on a group holding no DNS, under the payload policy:
@@ -375,6 +383,7 @@ impl Defrag {
             found: crate::edns::Found::default(),
             mode: crate::payload::Mode::Keep,
             rewritten: 0,
+            names: crate::revname::NameStats::default(),
         }
     }
 
@@ -415,6 +424,8 @@ impl Defrag {
             offset: frag.offset,
             len: frag.len,
             cap,
+            pkt: (pkt.start, pkt_end),
+            ip: pkt.start.saturating_add(frag.ip),
         };
         self.next += 1;
         self.bytes += unit.len();
@@ -768,6 +779,32 @@ impl Defrag {
             }
         }
         self.found = found;
+        if washer.reverse_names == crate::revname::ReverseNames::Wash {
+            // Reverse names: the same length only (fragments are never
+            // re-fragmented), or the datagram is dropped.
+            let mut writes = Vec::new();
+            let names = &mut self.names;
+            match crate::revwash::wash_datagram(d, u, mend, cov, washer, names, |k, b| {
+                writes.push((k, b))
+            }) {
+                Ok(crate::revwash::Datagram::Same(dl)) => {
+                    if !writes.is_empty() {
+                        changed = true;
+                        delta = u32::from(fold(delta)) + u32::from(fold(dl));
+                    }
+                    for (k, b) in writes {
+                        self.write_back(key, k, &[b]);
+                    }
+                }
+                Ok(crate::revwash::Datagram::Resized(new)) => {
+                    if lite {
+                        return Verdict::Drop(crate::revwash::LENGTH);
+                    }
+                    return self.resize_group(key, d, u, mend, &new, delta);
+                }
+                Err(r) => return Verdict::Drop(r),
+            }
+        }
         if changed {
             self.rewritten += 1;
             let ck = u + 6;
@@ -784,6 +821,140 @@ impl Defrag {
                 }
             }
         }
+        Verdict::Write
+    }
+
+    /// The DNS message `d[u + 8..mend]` of a reassembled UDP datagram is
+    /// to become `new`, of another length (a reverse name changed length).
+    /// The fragments keep their offsets and lengths except the last one
+    /// (and its duplicates), which grows or shrinks with its IP length field
+    /// (IPv4 header checksum updated incrementally) and its capture record.
+    /// The UDP length follows and the UDP checksum is adjusted by the change
+    /// of what it sums (`ecs`: the change already made to ECS bytes), so it
+    /// stays as right or wrong as it was. Anything that does not fit (the
+    /// message does not end the datagram, the last fragment would vanish, a
+    /// length past 65,535, a record that cannot be rebuilt) drops the
+    /// datagram (`reverse_name_length`).
+    fn resize_group(
+        &mut self,
+        key: FragKey,
+        d: &[u8],
+        u: usize,
+        mend: usize,
+        new: &[u8],
+        ecs: u32,
+    ) -> Verdict {
+        let drop = Verdict::Drop(crate::revwash::LENGTH);
+        let m0 = u + 8;
+        let be = |b: &[u8], at: usize| b.get(at..at + 2).map(|x| u16::from_be_bytes([x[0], x[1]]));
+        let Some(ulen) = be(d, u + 4) else {
+            return drop;
+        };
+        if mend != d.len() || ulen == 0 || u + ulen as usize != mend {
+            return drop;
+        }
+        let grow = |v: usize| {
+            (v + new.len())
+                .checked_sub(mend - m0)
+                .filter(|&x| x <= 0xffff)
+        };
+        let Some(nulen) = grow(ulen as usize) else {
+            return drop;
+        };
+        let mut nd = d[..m0].to_vec();
+        nd.extend_from_slice(new);
+        nd[u + 4..u + 6].copy_from_slice(&(nulen as u16).to_be_bytes());
+        if let Some(hc) = be(d, u + 6).filter(|&c| c != 0) {
+            let sum = |b: &[u8]| {
+                let mut s = 0u64;
+                for c in b.chunks(2) {
+                    s += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+                }
+                while s > 0xffff {
+                    s = (s & 0xffff) + (s >> 16);
+                }
+                s as u32
+            };
+            let dl = (0xffff - u32::from(ulen)) + nulen as u32;
+            let dsum = u32::from(fold(ecs)) + 2 * dl + (0xffff - sum(&d[m0..mend])) + sum(new);
+            let mut nc = !fold(!hc as u32 + fold(dsum) as u32);
+            if nc == 0 {
+                nc = 0xffff;
+            }
+            nd[u + 6..u + 8].copy_from_slice(&nc.to_be_bytes());
+        }
+        let Some(g) = self.groups.get(&key) else {
+            return drop;
+        };
+        let total = d.len() as u64;
+        let Some(last_off) = g
+            .pieces
+            .iter()
+            .find(|p| p.end() == total)
+            .map(|p| p.offset as usize)
+        else {
+            return drop;
+        };
+        if nd.len() <= last_off {
+            return drop;
+        }
+        let lasts: Vec<Piece> = g
+            .pieces
+            .iter()
+            .filter(|p| p.end() == total)
+            .copied()
+            .collect();
+        let v6 = key.family == Family::V6;
+        let change = nd.len() as i64 - d.len() as i64;
+        let mut units = Vec::new();
+        for p in &lasts {
+            let Some(h) = self.held(p.seq) else {
+                return drop;
+            };
+            let unit = &h.unit;
+            let (ps, pe) = p.pkt;
+            let data_end = p.at + p.cap as usize;
+            if p.offset as usize != last_off || pe > unit.len() || data_end > pe || p.ip < ps {
+                return drop;
+            }
+            let mut pk = unit[ps..p.at].to_vec();
+            pk.extend_from_slice(&nd[last_off..]);
+            pk.extend_from_slice(&unit[data_end..pe]);
+            let ip = p.ip - ps;
+            let lf = if v6 { ip + 4 } else { ip + 2 };
+            let Some(old) = be(&pk, lf) else {
+                return drop;
+            };
+            let Some(nl) = u16::try_from(i64::from(old) + change)
+                .ok()
+                .filter(|_| old != 0)
+            else {
+                return drop;
+            };
+            pk[lf..lf + 2].copy_from_slice(&nl.to_be_bytes());
+            if !v6 {
+                let Some(hc) = be(&pk, ip + 10) else {
+                    return drop;
+                };
+                let dl = (0xffff - u32::from(old)) + u32::from(nl);
+                let nc = !fold(!hc as u32 + fold(dl) as u32);
+                pk[ip + 10..ip + 12].copy_from_slice(&nc.to_be_bytes());
+            }
+            let Some(nu) = crate::revwash::resize_unit(unit, ps..pe, &pk) else {
+                return drop;
+            };
+            units.push((p.seq, nu));
+        }
+        // The other fragments keep their place and length.
+        self.write_back(key, 0, &nd[..last_off]);
+        for (seq, nu) in units {
+            let old = self.held(seq).map_or(0, |h| h.unit.len());
+            self.bytes = (self.bytes + nu.len()).saturating_sub(old);
+            if let Some(h) = self.held_mut(seq) {
+                h.unit = nu;
+            }
+        }
+        self.rewritten += 1;
         Verdict::Write
     }
 

@@ -103,6 +103,8 @@ pub struct Stats {
     pub packet_inputs: u64,
     /// DNS-over-TCP flows evicted (idle, or for room) before their end.
     pub tcp_flows_evicted: u64,
+    /// Reverse names found and washed (packets, fragments, C-DNS).
+    pub names: crate::revname::NameStats,
 }
 
 impl Stats {
@@ -148,6 +150,7 @@ impl Stats {
         self.inputs += o.inputs;
         self.packet_inputs += o.packet_inputs;
         self.tcp_flows_evicted += o.tcp_flows_evicted;
+        self.names.add(&o.names);
     }
 
     /// Total packets dropped.
@@ -207,6 +210,12 @@ impl Stats {
         if self.tcp_flows_evicted > 0 {
             s.push_str(&format!("; TCP flows evicted {}", self.tcp_flows_evicted));
         }
+        if self.names.found > 0 {
+            s.push_str(&format!(
+                "; reverse names {}, washed {}",
+                self.names.found, self.names.washed
+            ));
+        }
         if !self.blocks_removed.is_empty() {
             let parts: Vec<String> = self
                 .blocks_removed
@@ -250,6 +259,8 @@ impl Stats {
             "cdns_blocks": self.cdns_blocks,
             "cdns_addresses_rewritten": self.cdns_addresses,
             "tcp_flows_evicted": self.tcp_flows_evicted,
+            "reverse_names_found": self.names.found,
+            "reverse_names_washed": self.names.washed,
         })
     }
 }

@@ -829,7 +829,28 @@ impl TcpDns {
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(&dir.msg);
-        let changed = wash_slots(&mut self.scratch[2..], &self.loc, washer);
+        let mut changed = wash_slots(&mut self.scratch[2..], &self.loc, washer);
+        // Reverse names, at the same length only: a message whose length
+        // would change is dropped (its segments are not re-cut).
+        if washer.reverse_names == crate::revname::ReverseNames::Wash {
+            let mut names = crate::revname::NameStats::default();
+            match crate::revwash::rewrite_message(&self.scratch[2..], washer, &mut names) {
+                Ok(None) => {}
+                Ok(Some(new)) if new.len() + 2 == self.scratch.len() => {
+                    self.scratch[2..].copy_from_slice(&new);
+                    changed = true;
+                }
+                Ok(Some(_)) | Err(_) => {
+                    let Some(dir) = self.flows.get_mut(&ckey).map(|f| &mut f.dirs[d]) else {
+                        return;
+                    };
+                    dir.poisoned.get_or_insert(crate::revwash::LENGTH);
+                    dir.next_retained();
+                    self.resolve_msg_dropped(ckey, d);
+                    return;
+                }
+            }
+        }
         if changed {
             self.rewritten += 1;
         }

@@ -219,6 +219,8 @@ pub struct Washer {
     pub answers: bool,
     /// `--only-dns` / `--zero-payload` ([`crate::payload`]).
     pub payload: crate::payload::Policy,
+    /// Whether reverse names (`in-addr.arpa`, `ip6.arpa`) are washed.
+    pub reverse_names: crate::revname::ReverseNames,
 }
 
 impl Washer {
@@ -233,6 +235,7 @@ impl Washer {
             ids: crate::edns::IdMap::Keep,
             answers: false,
             payload: crate::payload::Policy::default(),
+            reverse_names: crate::revname::ReverseNames::Wash,
         }
     }
 
@@ -249,6 +252,7 @@ impl Washer {
                 ids: self.ids.clone(),
                 answers: self.answers,
                 payload: self.payload.clone(),
+                reverse_names: self.reverse_names,
             }),
             Technique::Stateful(_) => None,
         }

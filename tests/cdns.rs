@@ -112,11 +112,16 @@ fn washer(spec: Spec) -> Washer {
     if spec.clients_only {
         w.scope = Scope::Clients;
     }
+    // These tests check the address fields; reverse names in name-rdata
+    // are checked by tests/revnames.rs.
+    w.reverse_names = ipwash::revname::ReverseNames::Keep;
     w
 }
 
 fn identity() -> Washer {
-    Washer::new(Technique::Stateless(Arc::new(Identity)))
+    let mut w = Washer::new(Technique::Stateless(Arc::new(Identity)));
+    w.reverse_names = ipwash::revname::ReverseNames::Keep;
+    w
 }
 
 const COPY: CdnsOptions = CdnsOptions {

@@ -31,7 +31,10 @@ impl AddrMap for Flip {
 }
 
 fn washer() -> Washer {
-    Washer::new(Technique::Stateless(Arc::new(Flip)))
+    let mut w = Washer::new(Technique::Stateless(Arc::new(Flip)));
+    // ECS is checked here; reverse names in fragments by tests/revnames.rs.
+    w.reverse_names = ipwash::revname::ReverseNames::Keep;
+    w
 }
 
 const C4: [u8; 4] = [192, 0, 2, 10];

@@ -482,7 +482,56 @@ impl BlockWasher {
         self.wash_opt_rdata(buf, washer, stats)?;
         self.wash_answers(buf, washer, stats);
         self.wash_mm_payloads(buf, washer, stats);
+        if washer.reverse_names == crate::revname::ReverseNames::Wash {
+            self.wash_names(buf, washer, stats);
+        }
         Ok(())
+    }
+
+    /// Reverse names in `name-rdata` entries (not those used as OPT RDATA).
+    fn wash_names(&mut self, buf: &mut [u8], washer: &mut Washer, stats: &mut CdnsStats) {
+        // The RR type of each entry used as RDATA, when one type is known.
+        let mut rtype: HashMap<u64, Option<u64>> = HashMap::new();
+        for &(ct, rd) in &self.rrs {
+            let (Some(rd), Some(t)) = (
+                rd,
+                ct.and_then(|c| self.classtypes.get(c as usize).copied().flatten()),
+            ) else {
+                continue;
+            };
+            let e = rtype.entry(rd).or_insert(Some(t));
+            if *e != Some(t) {
+                *e = None;
+            }
+        }
+        for i in 0..self.name_rdata.len() {
+            let Some(b) = self.name_rdata[i] else {
+                continue;
+            };
+            if self.opt_rdata.binary_search(&(i as u64)).is_ok() {
+                continue;
+            }
+            let entry = &buf[b.range()];
+            if !crate::dnsenc::may_hold_reverse(entry) {
+                continue;
+            }
+            let ty = rtype.get(&(i as u64)).copied().flatten();
+            let r = crate::revwash::wash_stored(entry, ty, washer, &mut stats.names);
+            match r {
+                Ok(None) => {}
+                Ok(Some(new)) if new.len() == b.len => buf[b.range()].copy_from_slice(&new),
+                Ok(Some(new)) => {
+                    self.edits.replace(b.hdr, b.start + b.len, |o| {
+                        put_head(o, 2, new.len() as u64);
+                        o.extend_from_slice(&new);
+                    });
+                }
+                Err(_) => {
+                    buf[b.range()].fill(0);
+                    stats.blanked += 1;
+                }
+            }
+        }
     }
 
     fn wash_opt_rdata(

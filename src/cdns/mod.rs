@@ -44,8 +44,16 @@
 //!   become empty text and `interfaces` is removed (its CDDL type does not
 //!   allow an empty array). `generator-id` stays.
 //!
-//! Known limits: reverse names (`in-addr.arpa`) in `name-rdata` are not
-//! washed; A/AAAA RDATA is not an endpoint address and is not washed.
+//! - Reverse names in `name-rdata` (unless `--reverse-names keep`): an entry
+//!   that is a whole uncompressed name (QNAMEs, owner names, and the RDATA
+//!   of PTR, CNAME, NS, DNAME) and the names inside the RDATA of the RRs
+//!   whose type holds names (SOA, MX, SRV, ...; see [`crate::dnsenc`]) are
+//!   washed as in packets ([`crate::revname`]); an entry whose length
+//!   changes is re-encoded as a byte string of the new length. An entry
+//!   with a non-canonical reverse name is zeroed (counted in
+//!   [`CdnsStats::blanked`]).
+//!
+//! Known limits: A/AAAA RDATA is not an endpoint address and is not washed.
 //!
 //! Input is checked strictly: every block must be well-formed CBOR with
 //! UTF-8 text (so the output is too), and the fields the washer reads must
@@ -125,6 +133,8 @@ pub struct CdnsStats {
     pub blanked: u64,
     /// Q/R items seen.
     pub records: u64,
+    /// Reverse names in `name-rdata` found and washed.
+    pub names: crate::revname::NameStats,
 }
 
 impl CdnsStats {
@@ -137,6 +147,7 @@ impl CdnsStats {
         self.answers_rewritten += o.answers_rewritten;
         self.blanked += o.blanked;
         self.records += o.records;
+        self.names.add(&o.names);
     }
 }
 

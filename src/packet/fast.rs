@@ -170,9 +170,12 @@ pub(super) fn classify(
         }
     }
     if (sport == 53 || dport == 53) && !payload.is_empty() {
-        // No ECS option, EDNS identifier or (with `answers`) answer
-        // address: the walker's.
-        if crate::edns::scan(payload, true, answers, found).is_err() || !found.is_empty() {
+        // No ECS option, EDNS identifier, (with `answers`) answer address
+        // or possible reverse name: the walker's (it records where).
+        if crate::edns::scan(payload, true, answers, found).is_err()
+            || !found.is_empty()
+            || crate::dnsenc::may_hold_reverse(payload)
+        {
             found.clear();
             return None;
         }

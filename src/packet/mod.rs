@@ -69,7 +69,9 @@
 //!   still walked here, as far as it goes.
 //! - Not handled (known leaks, not dropped): IPv4 ICMP multi-part extensions
 //!   (RFC 5837 interface addresses), IPv6 Router Advertisement options (prefix,
-//!   RDNSS), MLD source lists, reverse names in DNS questions.
+//!   RDNSS), MLD source lists. Reverse names are not slots: DNS messages
+//!   that may hold one are listed in [`Located::names`] for
+//!   [`crate::revwash`].
 
 mod fast;
 mod walk;
@@ -266,12 +268,52 @@ pub struct FragInfo {
     /// First fragment of UDP (or UDP-Lite): offset of the UDP checksum field
     /// in the packet, if captured.
     pub udp_checksum: Option<usize>,
+    /// Offset of the fragment's IP header in the packet.
+    pub ip: usize,
 }
 
 impl FragInfo {
     /// The capture (snaplen) cut the fragment's payload.
     pub fn cut(&self) -> bool {
         (self.data.len() as u64) < self.len as u64
+    }
+}
+
+/// A DNS message that may hold a reverse name (it has an `arpa` label), for
+/// [`crate::revwash`]: where it is and which checksums cover it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameSite {
+    /// Start of the message (after a TCP length prefix).
+    pub start: usize,
+    /// End of the message, or of the captured bytes when cut.
+    pub end: usize,
+    /// The whole message was captured.
+    pub complete: bool,
+    /// Inside an ICMP quote.
+    pub quoted: bool,
+    /// Carried by TCP.
+    pub tcp: bool,
+    /// Tunnel and quote nesting depth (0: the outermost IP header).
+    pub depth: u8,
+    /// The outermost IP header: offset and family.
+    pub ip: Option<(usize, Family)>,
+    /// Checksums summing over the message: index, start and end of the data
+    /// each one sums.
+    regions: [(u16, u32, u32); MAX_REGIONS],
+    nreg: u8,
+}
+
+impl NameSite {
+    /// Checksum regions (index into [`Located::checksums`], base, end).
+    pub fn regions(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        self.regions[..self.nreg as usize].iter().map(|&(c, b, e)| {
+            let end = if e == u32::MAX {
+                usize::MAX
+            } else {
+                e as usize
+            };
+            (c as usize, b as usize, end)
+        })
     }
 }
 
@@ -306,6 +348,8 @@ pub struct Located {
     /// Option, kept by [`Located::clear`]: also report the A and AAAA
     /// RDATA of DNS messages as slots ([`Origin::Answer`]).
     pub answers: bool,
+    /// DNS messages that may hold reverse names.
+    pub names: Vec<NameSite>,
     ecs: Vec<EcsField>,
     found: crate::edns::Found,
 }
@@ -326,6 +370,7 @@ impl Located {
         self.frag = None;
         self.tcp = None;
         self.fields.clear();
+        self.names.clear();
         self.ecs.clear();
         self.found.clear();
     }
@@ -732,6 +777,169 @@ fn update_checksum(pkt: &mut [u8], field: usize, udp: bool, d: u32) -> Option<(u
     }
     f.copy_from_slice(&nc.to_be_bytes());
     Some((hc, nc))
+}
+
+/// Write `new` over the bytes of name site `site` starting at `at` (same
+/// length) and update every checksum covering them, with parity relative
+/// to each checksum's data and only for bytes inside its data (UDP-Lite
+/// coverage). Out-of-range writes are ignored.
+pub fn patch_site(pkt: &mut [u8], loc: &Located, site: usize, at: usize, new: &[u8]) {
+    let Some(s) = loc.names.get(site) else {
+        return;
+    };
+    let Some(cur) = pkt.get(at..at + new.len()) else {
+        return;
+    };
+    let mut sums = [0u64; MAX_REGIONS];
+    for (k, (&o, &n)) in cur.iter().zip(new).enumerate() {
+        if o == n {
+            continue;
+        }
+        let k = at + k;
+        for (i, (_, base, end)) in s.regions().enumerate() {
+            if k >= base && k < end {
+                let shift = if (k - base) % 2 == 0 { 8 } else { 0 };
+                sums[i] += u64::from(0xffff - (u32::from(o) << shift)) + (u64::from(n) << shift);
+            }
+        }
+    }
+    pkt[at..at + new.len()].copy_from_slice(new);
+    for (i, (ck, _, _)) in s.regions().enumerate() {
+        if sums[i] != 0 {
+            apply(pkt, loc, ck, u32::from(fold64(sums[i])), 0);
+        }
+    }
+}
+
+fn fold64(mut s: u64) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// One's complement sum of `b` (an odd last byte is the high byte of a
+/// word), folded.
+fn sum16(b: &[u8]) -> u16 {
+    let mut s = 0u64;
+    let mut c = b.chunks_exact(2);
+    for w in &mut c {
+        s += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let Some(&x) = c.remainder().first() {
+        s += u64::from(x) << 8;
+    }
+    fold64(s)
+}
+
+fn be16(p: &[u8], at: usize) -> Option<u16> {
+    p.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// Why [`resize_site`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResizeError {
+    /// Not a whole UDP message directly over the outermost IP header of a
+    /// link layer without its own length field (TCP, ICMP quote, tunnel,
+    /// UDP-Lite, PPPoE, MPLS, a cut message, lengths that do not add up).
+    NotPlain,
+    /// A length would exceed 65,535.
+    TooLong,
+}
+
+/// The packet with the DNS message of name site `site` replaced by `new`,
+/// of another length: the UDP length, the IPv4 total length (and header
+/// checksum) or IPv6 payload length follow, and the UDP checksum is
+/// adjusted by the change of everything it sums, so a valid checksum stays
+/// valid and a wrong one stays exactly as wrong (a zero one stays zero).
+/// Bytes after the IP datagram (Ethernet padding) are kept.
+pub fn resize_site(
+    pkt: &[u8],
+    linktype: u32,
+    loc: &Located,
+    site: usize,
+    new: &[u8],
+) -> Result<Vec<u8>, ResizeError> {
+    use ResizeError::*;
+    let s = loc.names.get(site).ok_or(NotPlain)?;
+    if !s.complete || s.quoted || s.tcp || s.depth != 0 || s.start < 8 || s.end > pkt.len() {
+        return Err(NotPlain);
+    }
+    let (ip, family) = s.ip.ok_or(NotPlain)?;
+    // A link layer without a length field of its own.
+    let link_ok = match linktype {
+        1 => ip >= 2 && matches!(be16(pkt, ip - 2), Some(0x0800 | 0x86dd)),
+        113 => ip == 16,
+        276 => ip == 20,
+        101 | 12 | 14 | 228 | 229 => ip == 0,
+        0 | 108 => ip == 4,
+        _ => false,
+    };
+    if !link_ok {
+        return Err(NotPlain);
+    }
+    let u = s.start - 8;
+    let ulen = be16(pkt, u + 4).ok_or(NotPlain)? as usize;
+    if ulen == 0 || u + ulen != s.end {
+        return Err(NotPlain);
+    }
+    let ck = loc
+        .checksums
+        .iter()
+        .find(|c| c.field == u + 6)
+        .ok_or(NotPlain)?;
+    if !ck.udp || ck.nparents != 0 {
+        return Err(NotPlain);
+    }
+    let old_len = s.end - s.start;
+    let grow = |v: usize| {
+        (v + new.len())
+            .checked_sub(old_len)
+            .filter(|&x| x <= 0xffff)
+    };
+    let new_ulen = grow(ulen).ok_or(TooLong)?;
+    let (len_field, new_iplen) = match family {
+        Family::V4 => {
+            if pkt.get(ip + 9) != Some(&17) {
+                return Err(NotPlain);
+            }
+            let tl = be16(pkt, ip + 2).ok_or(NotPlain)? as usize;
+            if tl == 0 || ip + tl != s.end {
+                return Err(NotPlain);
+            }
+            (ip + 2, grow(tl).ok_or(TooLong)?)
+        }
+        Family::V6 => {
+            let pl = be16(pkt, ip + 4).ok_or(NotPlain)? as usize;
+            if pl == 0 || ip + 40 + pl != s.end {
+                return Err(NotPlain);
+            }
+            (ip + 4, grow(pl).ok_or(TooLong)?)
+        }
+    };
+    let mut v = Vec::with_capacity(pkt.len() + new.len());
+    v.extend_from_slice(&pkt[..s.start]);
+    v.extend_from_slice(new);
+    v.extend_from_slice(&pkt[s.end..]);
+    let old_ip = [pkt[len_field], pkt[len_field + 1]];
+    let new_ip = (new_iplen as u16).to_be_bytes();
+    v[len_field..len_field + 2].copy_from_slice(&new_ip);
+    if family == Family::V4 {
+        update_checksum(
+            &mut v,
+            ip + 10,
+            false,
+            u32::from(delta_even(&old_ip, &new_ip)),
+        );
+    }
+    let nu = (new_ulen as u16).to_be_bytes();
+    v[u + 4..u + 6].copy_from_slice(&nu);
+    // The UDP checksum sums the length twice (pseudo-header and header)
+    // and the payload.
+    let dl = u32::from(0xffff - ulen as u16) + u32::from(new_ulen as u16);
+    let d = 2 * dl + u32::from(0xffff - sum16(&pkt[s.start..s.end])) + u32::from(sum16(new));
+    update_checksum(&mut v, u + 6, true, u32::from(fold(d)));
+    Ok(v)
 }
 
 #[cfg(test)]

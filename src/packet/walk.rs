@@ -4,8 +4,8 @@
 //! cut short (snaplen, ICMP quote, first fragment).
 
 use super::{
-    Checksum, Cover, DropReason, Family, Field, FragInfo, FragKey, Layer, Located, Origin, Slot,
-    MAX_COVER, MAX_DEPTH, MAX_REGIONS,
+    Checksum, Cover, DropReason, Family, Field, FragInfo, FragKey, Layer, Located, NameSite,
+    Origin, Slot, MAX_COVER, MAX_DEPTH, MAX_REGIONS,
 };
 use crate::dns::{self, DnsError, EcsField};
 use crate::wash::Side;
@@ -156,6 +156,8 @@ pub(super) struct Walker<'a, 'o> {
     /// The outermost IP header is a fragment: DNS outside ICMP quotes is
     /// left to the defragmenter.
     no_dns: bool,
+    /// The outermost IP header (offset, family), for name sites.
+    outer_ip: Option<(usize, Family)>,
 }
 
 /// Multicast DNS (5353) or LLMNR (5355) on either end.
@@ -174,6 +176,7 @@ impl<'a, 'o> Walker<'a, 'o> {
             p,
             out,
             no_dns: false,
+            outer_ip: None,
         }
     }
 
@@ -564,6 +567,9 @@ impl<'a, 'o> Walker<'a, 'o> {
         if b0 >> 4 != 4 {
             return Err(DropReason::Malformed(Layer::Ipv4));
         }
+        if ctx.depth == 0 && self.outer_ip.is_none() {
+            self.outer_ip = Some((at, Family::V4));
+        }
         let ihl = (b0 & 15) as usize * 4;
         if ihl < 20 {
             return Err(DropReason::Malformed(Layer::Ipv4));
@@ -629,6 +635,7 @@ impl<'a, 'o> Walker<'a, 'o> {
                         data: hend..captured.max(hend),
                         len: claimed as u32,
                         udp_checksum: None,
+                        ip: at,
                     });
                 }
             } else {
@@ -717,6 +724,9 @@ impl<'a, 'o> Walker<'a, 'o> {
         };
         if b0 >> 4 != 6 {
             return Err(DropReason::Malformed(Layer::Ipv6));
+        }
+        if ctx.depth == 0 && self.outer_ip.is_none() {
+            self.outer_ip = Some((at, Family::V6));
         }
         let (mut end, mut short) = (end, short);
         match self.u16_at(at + 4, end) {
@@ -837,6 +847,7 @@ impl<'a, 'o> Walker<'a, 'o> {
                                     data: data..captured.max(data),
                                     len: claimed.saturating_sub(data) as u32,
                                     udp_checksum: None,
+                                    ip: at,
                                 });
                             }
                         } else {
@@ -1272,7 +1283,7 @@ impl<'a, 'o> Walker<'a, 'o> {
     }
 
     /// One DNS message at `m0..m1`; `complete` unless cut.
-    fn dns_msg(&mut self, m0: usize, m1: usize, complete: bool, ctx: &Ctx) -> R<()> {
+    fn dns_msg(&mut self, m0: usize, m1: usize, complete: bool, tcp: bool, ctx: &Ctx) -> R<()> {
         let p = self.p;
         let m = p.get(m0..m1).unwrap_or(&[]);
         let mut ecs = std::mem::take(&mut self.out.ecs);
@@ -1290,6 +1301,23 @@ impl<'a, 'o> Walker<'a, 'o> {
         self.out.ecs = ecs;
         r?;
         self.dns_fields(m0, m1, complete, ctx)?;
+        if crate::dnsenc::may_hold_reverse(m) {
+            let mut regions = [(0u16, 0u32, 0u32); MAX_REGIONS];
+            for (d, r) in regions.iter_mut().zip(ctx.regions()) {
+                *d = (r.ck, r.base, r.end);
+            }
+            self.out.names.push(NameSite {
+                start: m0,
+                end: m0 + m.len(),
+                complete,
+                quoted: ctx.quoted,
+                tcp,
+                depth: ctx.depth,
+                ip: self.outer_ip,
+                regions,
+                nreg: ctx.nreg,
+            });
+        }
         if complete && !ctx.quoted {
             self.out.dns.push(m0..m1);
         }
@@ -1299,7 +1327,7 @@ impl<'a, 'o> Walker<'a, 'o> {
     /// The whole input is one DNS message (see [`super::locate_dns`]).
     pub(super) fn dns_message(&mut self, complete: bool) -> R<()> {
         let n = self.p.len();
-        self.dns_msg(0, n, complete, &Ctx::top())
+        self.dns_msg(0, n, complete, true, &Ctx::top())
     }
 
     /// The EDNS client identifiers and client addresses of the message at
@@ -1389,7 +1417,7 @@ impl<'a, 'o> Walker<'a, 'o> {
         if at >= end && !short {
             return Ok(());
         }
-        self.dns_msg(at, end, !short, ctx)
+        self.dns_msg(at, end, !short, false, ctx)
     }
 
     fn dns_tcp(&mut self, mut at: usize, end: usize, short: bool, ctx: &Ctx) -> R<()> {
@@ -1409,9 +1437,9 @@ impl<'a, 'o> Walker<'a, 'o> {
                 if !short {
                     return Err(DropReason::TcpDnsSplit);
                 }
-                return self.dns_msg(m0, end, false, ctx);
+                return self.dns_msg(m0, end, false, true, ctx);
             }
-            self.dns_msg(m0, m1, true, ctx)?;
+            self.dns_msg(m0, m1, true, true, ctx)?;
             at = m1;
         }
         Ok(())

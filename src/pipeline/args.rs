@@ -114,6 +114,11 @@ pub struct WashArgs {
     /// `wash` maps them with the technique, `keep` leaves them.
     #[arg(long, value_enum, default_value_t = crate::mac::MacMode::Wash)]
     pub mac: crate::mac::MacMode,
+    /// Reverse names (`d.c.b.a.in-addr.arpa`, `ip6.arpa`) in DNS names:
+    /// `wash` maps the address they hold, `keep` leaves them (they MAY
+    /// hold the addresses washed elsewhere).
+    #[arg(long, value_enum, default_value_t = crate::revname::ReverseNames::Wash)]
+    pub reverse_names: crate::revname::ReverseNames,
     #[command(flatten)]
     pub privacy: crate::payload::PrivacyArgs,
     /// Entries per family of the per-thread exact-address cache (0 disables

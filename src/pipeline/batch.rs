@@ -21,6 +21,8 @@ pub(super) struct Rec {
     pub(super) frag: Option<Box<FragInfo>>,
     /// Set when the packet is a DNS-over-TCP segment.
     pub(super) tcp: Option<Box<crate::packet::TcpSeg>>,
+    /// The whole unit, rebuilt, when the washed packet changed length.
+    pub(super) grown: Option<Vec<u8>>,
 }
 
 /// A batch of units copied out of the reader's buffer.
@@ -51,6 +53,7 @@ pub(super) fn fill_batch<R: Read>(
             outcome: Outcome::Block,
             frag: None,
             tcp: None,
+            grown: None,
         })
     })
     .map_err(|e| e.to_string())
@@ -76,6 +79,8 @@ pub(super) fn wash_recs(
                 };
                 r.frag = w.loc.frag.take().map(Box::new);
                 r.tcp = w.loc.tcp.take().map(Box::new);
+                let (g, o) = super::washer::regrow(&buf[r.start..r.end], Some(ps..pe), w, o);
+                r.grown = g;
                 o
             }
         };

@@ -148,6 +148,19 @@ impl<'a, W: Write> Emitter<'a, W> {
             if !writes(r.outcome) {
                 continue;
             }
+            if let Some(g) = &r.grown {
+                write(o, &run)?;
+                run = r.end..r.end;
+                let piece = Piece {
+                    data: g,
+                    pkt: None,
+                    frag: None,
+                    tcp: None,
+                    outcome: r.outcome,
+                };
+                self.defrag_or_write(o, piece, washer, stats)?;
+                continue;
+            }
             let fragment = matches!(r.outcome, Outcome::Written(_)) && r.frag.is_some();
             if !fragment && r.tcp.is_none() && !self.defrag.holding() && !self.tcp.holding() {
                 if run.end != r.start {
@@ -297,9 +310,13 @@ impl<'a, W: Write> Emitter<'a, W> {
                 }
             }
         };
-        self.defrag
+        let r = self
+            .defrag
             .finish(&mut emit)
-            .map_err(|e| CliError::io("output", e))
+            .map_err(|e| CliError::io("output", e));
+        stats.names.add(&self.defrag.names);
+        self.defrag.names = Default::default();
+        r
     }
 }
 

@@ -165,6 +165,7 @@ fn wash_cdns<W: Write + Send>(
     // output replaces an existing file.
     stats.cdns_blocks += s.blocks;
     stats.cdns_addresses += s.rewritten;
+    stats.names.add(&s.names);
     match res {
         Ok(()) => Ok(()),
         Err(e) => {

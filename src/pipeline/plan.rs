@@ -91,6 +91,7 @@ pub fn run_wash(args: &WashArgs) -> Result<(), CliError> {
         ScopeArg::Clients => Scope::Clients,
     };
     washer.keep = keep;
+    washer.reverse_names = args.reverse_names;
     // Washing back inverts the keyed MAC permutation; truncated or
     // enumerated MACs stay as they are.
     washer.mac = if args.reverse {

@@ -40,8 +40,9 @@ pub(super) fn wash_sequential<R: Read, W: Write>(
             }
         };
         let pkt = unit.packet.as_ref().map(|p| p.range.clone());
+        let (grown, outcome) = super::washer::regrow(unit.data, pkt.clone(), &mut w, outcome);
         let piece = Piece {
-            data: unit.data,
+            data: grown.as_deref().unwrap_or(unit.data),
             pkt,
             frag: w.loc.frag.as_ref(),
             tcp: w.loc.tcp.as_ref(),

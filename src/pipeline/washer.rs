@@ -1,6 +1,8 @@
 //! The per-packet washer: locate the address slots, map each address
 //! (scope, keep-list, technique, cache), patch it back with its checksums.
 
+use std::ops::Range;
+
 use super::{AddrCache, Unparsed};
 use crate::packet::{self, Family, Located, Origin, Plain};
 use crate::stats::Stats;
@@ -32,6 +34,10 @@ pub struct Worker {
     /// Take plain UDP packets through the shortcut (on by default; tests
     /// turn it off to compare with the general path).
     pub shortcut: bool,
+    /// Set by [`wash_packet`] when the washed packet has another length
+    /// (a reverse name changed length): the packet to write instead of the
+    /// buffer's bytes.
+    pub resized: Option<Vec<u8>>,
 }
 
 impl Worker {
@@ -61,6 +67,7 @@ impl Worker {
             cache: AddrCache::new(cache_size),
             stats: Stats::default(),
             shortcut: true,
+            resized: None,
         }
     }
 }
@@ -158,9 +165,14 @@ pub fn wash_packet(
     if let Some(o) = crate::payload::before_wash(pkt, linktype, washer) {
         return o;
     }
+    w.resized = None;
     let o = match wash_packet_ip(pkt, linktype, washer, w, unparsed) {
         Outcome::Written(c) => {
-            Outcome::Written(crate::mac::wash_link(pkt, linktype, &mut washer.mac) | c)
+            let p = match w.resized.as_mut() {
+                Some(v) => &mut v[..],
+                None => pkt,
+            };
+            Outcome::Written(crate::mac::wash_link(p, linktype, &mut washer.mac) | c)
         }
         o => o,
     };
@@ -227,5 +239,42 @@ fn wash_packet_ip(
         }
     }
     changed |= crate::edns::wash_fields(pkt, &w.loc, washer);
+    // Reverse names last: a change of length copies the packet.
+    if !w.loc.names.is_empty() && washer.reverse_names == crate::revname::ReverseNames::Wash {
+        let names = &mut w.stats.names;
+        match crate::revwash::wash_names(pkt, linktype, &w.loc, washer, names) {
+            crate::revwash::Names::Unchanged => {}
+            crate::revwash::Names::Changed => changed = true,
+            crate::revwash::Names::Resized(v) => {
+                w.resized = Some(v);
+                changed = true;
+            }
+            crate::revwash::Names::Drop(r) => {
+                return match unparsed {
+                    Unparsed::Pass => Outcome::Passed(r),
+                    Unparsed::Drop => Outcome::Dropped(r),
+                }
+            }
+        }
+    }
     Outcome::Written(changed)
+}
+
+/// The unit to write when the washed packet changed length
+/// ([`Worker::resized`]); a unit whose framing cannot be rebuilt is dropped.
+pub(super) fn regrow(
+    data: &[u8],
+    pkt: Option<Range<usize>>,
+    w: &mut Worker,
+    o: Outcome,
+) -> (Option<Vec<u8>>, Outcome) {
+    match (w.resized.take(), pkt) {
+        (Some(new), Some(r)) if matches!(o, Outcome::Written(_)) => {
+            match crate::revwash::resize_unit(data, r, &new) {
+                Some(u) => (Some(u), o),
+                None => (None, Outcome::Dropped(crate::revwash::LENGTH)),
+            }
+        }
+        _ => (None, o),
+    }
 }
