@@ -277,6 +277,20 @@ fn load_bytes_macs(
                 let b: IpAddr = f(3)
                     .parse()
                     .map_err(|_| err(path, format!("line {line}: bad address {:?}", f(3))))?;
+                // Under `--mapped ipv4` an IPv4-mapped address is washed
+                // through the IPv4 table: such a pair would never be used.
+                if let IpAddr::V6(v) = a {
+                    if v.to_ipv4_mapped().is_some() && args.mapped == crate::wash::Mapped::Ipv4 {
+                        return Err(err(
+                            path,
+                            format!(
+                                "line {line}: IPv4-mapped address {a}: with --mapped ipv4 \
+                                 it belongs in the IPv4 table (was the state made with \
+                                 --mapped native?)"
+                            ),
+                        ));
+                    }
+                }
                 pairs.push((a, b));
             }
             "mac" => {

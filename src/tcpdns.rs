@@ -813,6 +813,8 @@ impl TcpDns {
             return;
         };
         let body = dir.msg.get(2..).unwrap_or(&[]);
+        // With --answers, A/AAAA data are slots too.
+        self.loc.answers = washer.answers;
         let ok = packet::locate_dns(body, complete, &mut self.loc).is_ok()
             && (!dir.tentative || walks_to_end(body));
         if !ok {

@@ -159,8 +159,10 @@ fn cdns_wash_through_cli() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("block") && err.contains("byte"), "{err}");
-    let _: ciborium::Value =
-        ciborium::from_reader(&std::fs::read(&cout).unwrap()[..]).expect("valid CBOR after a cut");
+    // The file holds one block: a cut inside it fails before any block is
+    // written, so no output is made (as for a capture cut in its first
+    // packet; tests/archives.rs covers cuts after the first block).
+    assert!(!cout.exists(), "no output when the only block is cut");
     // Through stdin and stdout as well.
     let via = run_ok(
         &["wash", "-", "--method", "cryptopan", "--key-file", ks, "-q"],

@@ -88,3 +88,62 @@ fn cooked_header_protocol_zero_is_left_to_the_walker() {
     assert_eq!(locate_general(113, &ip, &mut b), Ok(()));
     assert_eq!(c, b);
 }
+
+/// fuzz target `state_csv`: a state file whose IPv6 table holds an
+/// IPv4-mapped original (`::ffff:10.0.0.1,::3`) was loaded, but under the
+/// default `--mapped ipv4` such an address is washed through the IPv4 table,
+/// so the stored pair was silently never used. It is refused now.
+#[test]
+fn state_with_an_ipv4_mapped_original_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("s.csv");
+    std::fs::write(
+        &st,
+        "kind,family,original,replacement\nparam,,method,enumerate\n\
+         param,,numbering,dnswasher\ncounter,ipv4,,4\ncounter,ipv6,,4\n\
+         pair,ipv4,192.0.2.1,0.0.0.0\npair,ipv4,198.51.100.7,1.0.0.0\n\
+         pair,ipv6,2001:db8::1,::2\npair,ipv6,::ffff:10.0.0.1,::3\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_ipwash");
+    let run = |extra: &[&str]| {
+        let mut c = std::process::Command::new(bin);
+        c.args([
+            "map",
+            "--method",
+            "enumerate",
+            "--numbering",
+            "dnswasher",
+            "--state",
+        ])
+        .arg(&st)
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        let mut ch = c.spawn().unwrap();
+        use std::io::Write;
+        ch.stdin
+            .take()
+            .unwrap()
+            .write_all(b"::ffff:10.0.0.1\n")
+            .unwrap();
+        ch.wait_with_output().unwrap()
+    };
+    let o = run(&[]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("IPv4-mapped"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Under --mapped native the pair is the one used.
+    let o = run(&["--mapped", "native"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "::3");
+}

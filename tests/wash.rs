@@ -1167,6 +1167,11 @@ fn dnswasher_compatibility() {
                 iw.to_str().unwrap(),
                 "--scope",
                 "clients",
+                // dnswasher rewrites IP addresses only.
+                "--reverse-names",
+                "keep",
+                "--edns",
+                "keep",
                 "-q",
             ];
             a.extend(&ours);
