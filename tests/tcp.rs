@@ -668,15 +668,13 @@ fn identifiers_and_reverse_names_in_split_messages() {
     let stream = framed(&msg);
     let mut frames = vec![udp4(39999, &msg)];
     let mut isn = BTreeMap::new();
-    let mut port = 41000u16;
-    for k in (1..stream.len()).step_by(5) {
+    for (port, k) in (41000u16..).zip((1..stream.len()).step_by(5)) {
         let c = Conn::new(port, 100 * k as u32, stream.clone());
         isn.insert(port, c.isn);
         frames.extend(c.syn());
         frames.push(c.seg(0..k));
         frames.push(c.seg(k..stream.len()));
         frames.push(c.fin());
-        port += 1;
     }
     let input = pcap(&frames);
     let (out, drops) = wash(dir.path(), &input, &[]);
