@@ -62,14 +62,20 @@ fn tcp4(
     ph.extend(&t);
     let ck = csum(&ph);
     t[16..18].copy_from_slice(&ck.to_be_bytes());
-    let total = (20 + t.len()) as u16;
-    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0];
+    eth_ipv4(src, dst, 6, &t)
+}
+
+/// Ethernet / IPv4 (valid header checksum) around the transport bytes `l4`
+/// of protocol `proto`.
+fn eth_ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, l4: &[u8]) -> Vec<u8> {
+    let total = (20 + l4.len()) as u16;
+    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0];
     ip[2..4].copy_from_slice(&total.to_be_bytes());
     ip.extend(src);
     ip.extend(dst);
     let ck = csum(&ip);
     ip[10..12].copy_from_slice(&ck.to_be_bytes());
-    ip.extend(t);
+    ip.extend(l4);
     let mut f = vec![0, 0, 0x5e, 0, 0x53, 1, 0, 0, 0x5e, 0, 0x53, 2, 8, 0];
     f.extend(ip);
     f
@@ -646,17 +652,7 @@ fn udp4(sport: u16, payload: &[u8]) -> Vec<u8> {
     u.extend(((8 + payload.len()) as u16).to_be_bytes());
     u.extend([0, 0]);
     u.extend(payload);
-    let total = (20 + u.len()) as u16;
-    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0];
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip.extend(C4);
-    ip.extend(S4);
-    let ck = csum(&ip);
-    ip[10..12].copy_from_slice(&ck.to_be_bytes());
-    ip.extend(u);
-    let mut f = vec![0, 0, 0x5e, 0, 0x53, 1, 0, 0, 0x5e, 0, 0x53, 2, 8, 0];
-    f.extend(ip);
-    f
+    eth_ipv4(C4, S4, 17, &u)
 }
 
 /// EDNS client identifiers and reverse names inside a message reassembled
