@@ -95,6 +95,14 @@ pub struct ScanArgs {
     /// `--answers`, `--only-dns`, `--zero-payload`, `--dns-port` as for `wash`.
     #[command(flatten)]
     pub privacy: crate::payload::PrivacyArgs,
+    /// As for `wash`: reverse names hold addresses the table must number.
+    #[arg(long, value_enum, default_value_t = crate::revname::ReverseNames::Wash)]
+    pub reverse_names: crate::revname::ReverseNames,
+    /// As for `wash` (DNS over TCP is followed as a wash follows it, so the
+    /// same messages are walked; give the wash's value).
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub tcp_memory: u64,
     /// Do not print the summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -330,6 +338,7 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
         ScopeArg::Clients => Scope::Clients,
     };
     washer.keep = keep;
+    washer.reverse_names = args.reverse_names;
     // Only the enumeration numbers MACs by appearance; the keyed maps of the
     // other techniques need no table.
     let record_macs = m == method::Method::Enumerate && args.mac == crate::mac::MacMode::Wash;
@@ -343,7 +352,11 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
     privacy.apply(&mut washer, &args.method, false)?;
 
     let name = input.display().to_string();
-    let res = scan_input(&input, &name, &mut washer, &rec, args.unparsed);
+    let tcp_limits = crate::tcpdns::TcpLimits {
+        memory: (args.tcp_memory as usize) << 20,
+        ..Default::default()
+    };
+    let res = scan_input(&input, &name, &mut washer, &rec, args.unparsed, tcp_limits);
     if let Err(e) = &res {
         if e.code == 2 {
             return res;
@@ -357,7 +370,7 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
 
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut put = |r: [&str; 6]| w.write_record(r);
-    let params: [(&str, String); 10] = [
+    let params: [(&str, String); 12] = [
         ("format", PART_FORMAT.into()),
         ("method", m.name().into()),
         ("manifest_lines", manifest.lines.len().to_string()),
@@ -368,6 +381,15 @@ pub fn run_scan(args: &ScanArgs) -> Result<(), CliError> {
         ("keep", keep_text),
         ("complete", if res.is_ok() { "yes" } else { "no" }.into()),
         ("mac", if record_macs { "wash" } else { "keep" }.into()),
+        (
+            "reverse_names",
+            match args.reverse_names {
+                crate::revname::ReverseNames::Wash => "wash",
+                crate::revname::ReverseNames::Keep => "keep",
+            }
+            .into(),
+        ),
+        ("tcp_memory", args.tcp_memory.to_string()),
     ];
     let csv_err = |e: csv::Error| CliError::data(format!("writing part: {e}"));
     put(["kind", "name", "file", "packet", "order", "value"]).map_err(csv_err)?;
@@ -439,6 +461,7 @@ fn scan_input(
     washer: &mut Washer,
     rec: &Recorder,
     unparsed: Unparsed,
+    tcp_limits: crate::tcpdns::TcpLimits,
 ) -> Result<(), CliError> {
     let inp = capture::open_input(input).map_err(|e| CliError::data(format!("{name}: {e}")))?;
     let kind = inp.kind;
@@ -466,7 +489,9 @@ fn scan_input(
             crate::dnstap::wash_dnstap(reader, &mut std::io::sink(), washer, &opts, &mut st)
                 .map_err(|e| CliError::data(format!("{name}: {e}")))
         }
-        FileKind::Pcap | FileKind::Pcapng => scan_capture(reader, name, washer, rec, unparsed),
+        FileKind::Pcap | FileKind::Pcapng => {
+            scan_capture(reader, name, washer, rec, unparsed, tcp_limits)
+        }
         FileKind::Unknown => Err(CliError::data(format!(
             "{name}: unknown format (not pcap, pcapng, C-DNS or dnstap)"
         ))),
@@ -483,13 +508,15 @@ fn scan_capture<R: Read>(
     washer: &mut Washer,
     rec: &Recorder,
     unparsed: Unparsed,
+    tcp_limits: crate::tcpdns::TcpLimits,
 ) -> Result<(), CliError> {
     let mut rd = CaptureReader::new(reader, ReaderOptions::default())
         .map_err(|e| CliError::data(format!("{name}: {e}")))?;
-    let mut w = Worker::new(0);
-    w.loc.answers = washer.answers;
+    // The wash's worker: DNS over TCP is left to the reassembler, answers
+    // are slots with --answers.
+    let mut w = Worker::for_washer(washer, 0);
+    let mut tcp = crate::tcpdns::TcpDns::new(tcp_limits);
     let mut defrag = Defrag::new(DefragLimits::default());
-    let mut emit = |_: Vec<u8>, _: Verdict| -> std::io::Result<()> { Ok(()) };
     let mut packet = 0u64;
     let res = loop {
         let unit = match rd.next_unit() {
@@ -499,6 +526,7 @@ fn scan_capture<R: Read>(
         };
         rec.set_packet(packet);
         w.loc.frag = None;
+        w.loc.tcp = None;
         let outcome = match (&unit.packet, unit.dropped) {
             (_, Some(r)) => Outcome::BlockDropped(r),
             (None, None) => Outcome::Block,
@@ -521,22 +549,80 @@ fn scan_capture<R: Read>(
         ) {
             continue;
         }
-        let r = match (outcome, w.loc.frag.as_ref(), pkt) {
-            (Outcome::Written(_), Some(f), Some(r)) => {
-                defrag.push_fragment(unit.data.to_vec(), r, f, washer, &mut emit)
-            }
-            _ if defrag.holding() => defrag.push_other(unit.data.to_vec(), &mut emit),
-            _ => Ok(()),
+        // As the emitter: DNS segments (and everything behind held ones)
+        // go through the TCP reassembler first, which maps what the
+        // messages hold when they complete.
+        let r = if w.loc.tcp.is_some() || tcp.holding() {
+            let frag = w
+                .loc
+                .frag
+                .as_ref()
+                .filter(|_| matches!(outcome, Outcome::Written(_)));
+            tcp.push(unit.data.to_vec(), pkt, frag, w.loc.tcp.as_ref(), washer);
+            release(&mut tcp, &mut defrag, washer)
+        } else {
+            to_defrag(
+                &mut defrag,
+                unit.data.to_vec(),
+                pkt,
+                w.loc.frag.as_ref(),
+                outcome,
+                washer,
+            )
         };
         if let Err(e) = r {
             break Err(CliError::io(name, e));
         }
     };
     rec.set_packet(packet);
+    tcp.finish(washer);
+    release(&mut tcp, &mut defrag, washer).map_err(|e| CliError::io(name, e))?;
     defrag
-        .finish(&mut emit)
+        .finish(&mut |_, _| Ok(()))
         .map_err(|e| CliError::io(name, e))?;
     res
+}
+
+/// Units the reassembler let go, on to the defragmenter (as written).
+fn release(
+    tcp: &mut crate::tcpdns::TcpDns,
+    defrag: &mut Defrag,
+    washer: &mut Washer,
+) -> std::io::Result<()> {
+    for r in tcp.take_ready() {
+        if r.verdict == Verdict::Write {
+            to_defrag(
+                defrag,
+                r.unit,
+                r.pkt,
+                r.frag.as_ref(),
+                Outcome::Written(false),
+                washer,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The defragmenter's part of the emitter, with the output dropped: a
+/// fragment is held for its datagram, anything else only while fragments
+/// are held.
+fn to_defrag(
+    defrag: &mut Defrag,
+    data: Vec<u8>,
+    pkt: Option<std::ops::Range<usize>>,
+    frag: Option<&crate::packet::FragInfo>,
+    outcome: Outcome,
+    washer: &mut Washer,
+) -> std::io::Result<()> {
+    let mut emit = |_: Vec<u8>, _: Verdict| -> std::io::Result<()> { Ok(()) };
+    match (outcome, frag, pkt) {
+        (Outcome::Written(_), Some(f), Some(r)) => {
+            defrag.push_fragment(data, r, f, washer, &mut emit)
+        }
+        _ if defrag.holding() => defrag.push_other(data, &mut emit),
+        _ => Ok(()),
+    }
 }
 
 /// One part, read and checked.
@@ -671,6 +757,8 @@ fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
             "scope",
             "keep",
             "mac",
+            "reverse_names",
+            "tcp_memory",
         ] {
             if p.params.get(k) != first.params.get(k) {
                 return Err(CliError::usage(format!(

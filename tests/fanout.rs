@@ -119,6 +119,9 @@ fn setup() -> Setup {
         ));
         for f in [
             "oarc-dnscap__dns6.pcap",
+            // DNS over TCP, messages split across segments: scan follows
+            // the streams as the wash does.
+            "oarc-dnscap__dnso1tcp.pcap",
             "zeek__dns-edns-ecs.pcap",
             "oarc-dnscap__frags.pcap",
             "zeek__ipv6-fragmented-dns.pcap",
