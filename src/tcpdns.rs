@@ -438,8 +438,12 @@ impl TcpDns {
         }
         self.flow_bytes = 0;
         self.release();
-        // Defensive: nothing should wait any more.
+        // Nothing should wait any more; a unit that still does was never
+        // walked, so it is dropped, never written as it came.
         for h in self.queue.iter_mut() {
+            if h.waits > 0 {
+                h.drop.get_or_insert(GAP);
+            }
             h.waits = 0;
             h.done = true;
         }
@@ -730,6 +734,8 @@ impl TcpDns {
                 return;
             }
             let Some(cur) = h.unit.get(at + k..at + k + cnt) else {
+                // Fail closed: bytes that cannot be checked are not written.
+                h.drop.get_or_insert(UNPARSED);
                 return;
             };
             if !cur
@@ -782,6 +788,7 @@ impl TcpDns {
                 return;
             };
             let Some(src) = h.unit.get(at..at + take) else {
+                h.drop.get_or_insert(UNPARSED);
                 return;
             };
             dir.pieces.push(Pc {
@@ -1031,12 +1038,17 @@ impl TcpDns {
     /// No more bytes will come in this direction: resolve the out-of-order
     /// segments and the current message (walked as far as it goes).
     fn end_dir(&mut self, ckey: FlowKey, d: usize, washer: &mut Washer) {
-        let has_ooo = self
-            .flows
-            .get(&ckey)
-            .is_some_and(|f| !f.dirs[d].ooo.is_empty());
-        if has_ooo {
+        // Every hole is given up in turn: following the bytes after one may
+        // stop at the next, and held segments must not outlive their flow.
+        let ooo = |s: &Self| s.flows.get(&ckey).map_or(0, |f| f.dirs[d].ooo.len());
+        let mut left = ooo(self);
+        while left > 0 {
             self.give_up_gap(ckey, d, washer);
+            let now = ooo(self);
+            if now >= left {
+                break;
+            }
+            left = now;
         }
         let Some(dir) = self.flows.get_mut(&ckey).map(|f| &mut f.dirs[d]) else {
             return;

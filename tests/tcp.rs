@@ -694,3 +694,33 @@ fn identifiers_and_reverse_names_in_split_messages() {
         assert_eq!(s[2..], udp_washed[..], "port {p}: as over UDP");
     }
 }
+
+/// Segments after two holes at the end of a capture: whatever is written
+/// holds no original ECS address (the bytes after the second hole are walked
+/// or dropped, never written as they came).
+#[test]
+fn segments_after_two_holes_are_never_written_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = framed(&ecs_query(1, &ADDR, 24));
+    let n = q.len();
+    let stream: Vec<u8> = (0..4).flat_map(|_| q.clone()).collect();
+    let c = Conn::new(42000, 77, stream.clone());
+    let mut frames = c.syn();
+    frames.push(c.seg(0..n));
+    // Hole: the second message's first half; then its second half.
+    frames.push(c.seg(n + n / 2..2 * n));
+    // Hole: the third message; then the fourth, whole, then a cut piece.
+    frames.push(c.seg(3 * n..4 * n));
+    let (out, _) = wash(dir.path(), &pcap(&frames), &[]);
+    let raw = {
+        let mut v = vec![0, 8, 0, 7, 0, 1, 24, 0];
+        v.extend(ADDR);
+        v
+    };
+    for (i, f) in frames_of(&out).iter().enumerate() {
+        assert!(
+            !f.windows(raw.len()).any(|w| w == raw),
+            "frame {i} holds the original ECS option"
+        );
+    }
+}
