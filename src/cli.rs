@@ -276,7 +276,12 @@ pub fn run_map(args: &MapArgs) -> Result<(), CliError> {
                 let mut washer = Washer::new(technique);
                 washer.info = info;
                 if let Some(p) = &args.state {
-                    crate::state::load_carrying_macs(p, &mut washer, &args.method)?;
+                    crate::state::load_with(
+                        p,
+                        &mut washer.technique,
+                        Some(&mut washer.mac),
+                        &args.method,
+                    )?;
                 }
                 let res = for_each_line(stdin, |n, line| {
                     let a = match unread.addr(n, line, &mut out)? {

@@ -63,6 +63,10 @@ pub enum MacMap {
     Record(Arc<dyn MacSink>),
     /// A frozen numbering (`--state-readonly`).
     Frozen(Arc<FrozenMacs>),
+    /// Unchanged, holding the enumeration of a state file so that saving
+    /// the state again keeps it (`--mac keep`, and commands that map no
+    /// MAC address).
+    Carry(Vec<([u8; 6], [u8; 6])>),
 }
 
 /// Where `ipwash scan` notes each MAC address a wash would map.
@@ -156,13 +160,15 @@ impl MacMap {
 
     /// True when MAC addresses are left alone.
     pub fn keeps(&self) -> bool {
-        matches!(self, MacMap::Keep)
+        matches!(self, MacMap::Keep | MacMap::Carry(_))
     }
 
     /// The enumeration's table in numbering order; None for the other maps.
     pub fn enumerated(&self) -> Option<Vec<([u8; 6], [u8; 6])>> {
-        let MacMap::Enumerate(t) = self else {
-            return None;
+        let t = match self {
+            MacMap::Enumerate(t) => t,
+            MacMap::Carry(v) => return Some(v.clone()),
+            _ => return None,
         };
         let mut v: Vec<([u8; 6], [u8; 6])> = t.iter().map(|(a, b)| (*a, *b)).collect();
         v.sort_by_key(|p| to_u64(p.1));
@@ -210,6 +216,7 @@ impl MacMap {
     pub fn try_clone(&self) -> Option<MacMap> {
         match self {
             MacMap::Keep => Some(MacMap::Keep),
+            MacMap::Carry(v) => Some(MacMap::Carry(v.clone())),
             MacMap::Truncate => Some(MacMap::Truncate),
             MacMap::Perm(p, _) => Some(MacMap::Perm(p.clone(), vec![(0, 0); CACHE])),
             MacMap::Unperm(p) => Some(MacMap::Unperm(p.clone())),
@@ -225,7 +232,7 @@ impl MacMap {
             return m;
         }
         match self {
-            MacMap::Keep => m,
+            MacMap::Keep | MacMap::Carry(_) => m,
             MacMap::Truncate => [m[0], m[1], m[2], 0, 0, 0],
             MacMap::Unperm(p) => p.unmap(m),
             MacMap::Perm(p, cache) => {

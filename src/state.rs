@@ -196,25 +196,19 @@ pub fn load_with(
     let data = std::fs::read(path).map_err(|e| err(path, e))?;
     let macs = load_bytes_macs(path, &data, tech, args)?;
     if let Some(m) = mac {
-        if matches!(m, MacMap::Enumerate(_)) {
-            *m = MacMap::enumeration_from(&macs).map_err(|e| err(path, e))?;
+        match m {
+            MacMap::Enumerate(_) => {
+                *m = MacMap::enumeration_from(&macs).map_err(|e| err(path, e))?;
+            }
+            // MACs left alone: the numbering is carried to the saved state.
+            MacMap::Keep if !macs.is_empty() => {
+                MacMap::enumeration_from(&macs).map_err(|e| err(path, e))?;
+                *m = MacMap::Carry(macs);
+            }
+            _ => {}
         }
     }
     Ok(())
-}
-
-/// [`load_with`] for the commands that map no MAC address (`map`, `text`):
-/// the state's MAC numbering is kept in `washer.mac` so that saving the
-/// state again carries it over unchanged.
-pub fn load_carrying_macs(
-    path: &Path,
-    washer: &mut crate::wash::Washer,
-    args: &MethodArgs,
-) -> Result<(), CliError> {
-    if args.method == Method::Enumerate {
-        washer.mac = MacMap::Enumerate(Default::default());
-    }
-    load_with(path, &mut washer.technique, Some(&mut washer.mac), args)
 }
 
 /// [`load`] from the bytes of a state file; `path` is only used in errors.

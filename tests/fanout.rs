@@ -559,5 +559,35 @@ fn state_carries_the_mac_numbering_from_run_to_run() {
         "one state for one run and for the series"
     );
     let text = String::from_utf8(std::fs::read(&st2).unwrap()).unwrap();
-    assert!(text.lines().filter(|l| l.starts_with("mac,mac,")).count() > 1);
+    let macs = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("mac,mac,"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(macs(&text).len() > 1);
+    // A run that leaves MACs alone keeps the numbering in the state.
+    let out = d.join("keep.pcap");
+    run_ok(
+        &[
+            "wash",
+            "-q",
+            "--method",
+            "enumerate",
+            "--mac",
+            "keep",
+            "--state",
+            st2.to_str().unwrap(),
+            inputs[0].to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let after = String::from_utf8(std::fs::read(&st2).unwrap()).unwrap();
+    assert_eq!(
+        macs(&after),
+        macs(&text),
+        "--mac keep carries the numbering"
+    );
 }

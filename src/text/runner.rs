@@ -106,7 +106,12 @@ pub fn run_text(args: &TextArgs) -> Result<(), CliError> {
     washer.keep = keep;
     if let Some(p) = &args.state {
         // Text holds no MAC addresses: the state's numbering is carried over.
-        crate::state::load_carrying_macs(p, &mut washer, &args.method)?;
+        crate::state::load_with(
+            p,
+            &mut washer.technique,
+            Some(&mut washer.mac),
+            &args.method,
+        )?;
     }
     let threads = args
         .threads
