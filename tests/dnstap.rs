@@ -821,3 +821,30 @@ fn cli_keep_collection_info_and_scope() {
     assert_eq!(m.query_address.unwrap(), [198, 51, 100, 7]);
     assert_ne!(m.response_address.unwrap(), [192, 0, 2, 53]);
 }
+
+/// Reverse names in dnstap messages are washed like the addresses they
+/// hold, also when the name changes length (the field is re-encoded).
+#[test]
+fn reverse_names_in_messages_are_washed() {
+    let mut q = 7u16.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    q.extend_from_slice(b"\x011\x012\x010\x03192\x07in-addr\x04arpa\x00\x00\x0c\x00\x01");
+    let m = Msg {
+        r#type: Some(5),
+        socket_family: Some(1),
+        socket_protocol: Some(1),
+        query_address: Some(vec![198, 51, 100, 7]),
+        query_message: Some(q),
+        ..Default::default()
+    };
+    let input = stream_of(&[&encode(&top(), &m)]);
+    let (out, _, r) = wash(&input, &mut not_washer(), &DnstapOptions::default());
+    r.unwrap();
+    let frames = frames_of(&out);
+    let top = Dnstap::decode(&frames[1][4..]).unwrap();
+    let qm = top.message.unwrap().query_message.unwrap();
+    // NOT of 192.0.2.1 is 63.255.253.254.
+    let mut want = b"\x03254\x03253\x03255\x0263\x07in-addr\x04arpa\x00".to_vec();
+    want.extend_from_slice(&[0x00, 0x0c, 0x00, 0x01]);
+    assert_eq!(qm[12..], want[..]);
+}

@@ -389,8 +389,10 @@ impl MessageWasher {
         }
     }
 
-    /// Wash a DNS message in place (the ECS option, as a client prefix).
-    fn wash_dns(&mut self, m: &mut [u8], washer: &mut Washer) -> Result<bool, &'static str> {
+    /// Wash a DNS message (the ECS option, as a client prefix; EDNS
+    /// identifiers; answers with `--answers`; reverse names, which may
+    /// change its length).
+    fn wash_dns(&mut self, m: &mut Vec<u8>, washer: &mut Washer) -> Result<bool, &'static str> {
         if m.is_empty() {
             return Ok(false);
         }
@@ -415,6 +417,18 @@ impl MessageWasher {
         match crate::edns::wash_message(m, washer, &mut self.found) {
             Ok(c) => changed |= c,
             Err(_) => return Err("dnstap_unparsed_dns"),
+        }
+        if washer.reverse_names == crate::revname::ReverseNames::Wash {
+            let mut names = crate::revname::NameStats::default();
+            match crate::revwash::rewrite_message(m, washer, &mut names) {
+                Ok(None) => {}
+                Ok(Some(new)) => {
+                    *m = new;
+                    changed = true;
+                }
+                // A name that cannot be rewritten is not written as it is.
+                Err(_) => return Err(crate::revwash::NONCANONICAL),
+            }
         }
         Ok(changed)
     }
