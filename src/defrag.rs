@@ -207,7 +207,7 @@ fn transport(mut proto: u8, v6: bool, d: &[u8]) -> Option<(u8, usize)> {
 }
 
 /// Classify a datagram (or its first bytes) by its transport header.
-fn classify(mut proto: u8, v6: bool, d: &[u8]) -> Class {
+fn classify(mut proto: u8, v6: bool, d: &[u8], dns_ports: &[u16]) -> Class {
     let u16_at = |at: usize| d.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let mut at = 0usize;
     for _ in 0..16 {
@@ -232,7 +232,7 @@ fn classify(mut proto: u8, v6: bool, d: &[u8]) -> Class {
                 let (Some(s), Some(t)) = (u16_at(at), u16_at(at + 2)) else {
                     return Class::Unknown;
                 };
-                return if s == 53 || t == 53 {
+                return if crate::packet::dns_ports(s, t, dns_ports) {
                     Class::UdpDns {
                         udp: at,
                         lite: proto == 136,
@@ -247,7 +247,7 @@ fn classify(mut proto: u8, v6: bool, d: &[u8]) -> Class {
                 let (Some(s), Some(t)) = (u16_at(at), u16_at(at + 2)) else {
                     return Class::Unknown;
                 };
-                return if s == 53 || t == 53 {
+                return if crate::packet::dns_ports(s, t, dns_ports) {
                     Class::TcpDns
                 } else {
                     Class::Other
@@ -274,6 +274,8 @@ pub struct Defrag {
     scratch: Vec<u8>,
     ecs: Vec<EcsField>,
     found: crate::edns::Found,
+    /// `--dns-port`: ports classified as DNS besides 53.
+    dns_ports: Vec<u16>,
     /// The payload policy of the washer last given ([`crate::payload`]).
     mode: crate::payload::Mode,
     rewritten: u64,
@@ -381,6 +383,7 @@ impl Defrag {
             scratch: Vec::new(),
             ecs: Vec::new(),
             found: crate::edns::Found::default(),
+            dns_ports: Vec::new(),
             mode: crate::payload::Mode::Keep,
             rewritten: 0,
             names: crate::revname::NameStats::default(),
@@ -413,6 +416,7 @@ impl Defrag {
         emit: &mut dyn FnMut(Vec<u8>, Verdict) -> io::Result<()>,
     ) -> io::Result<()> {
         self.mode = washer.payload.mode;
+        self.dns_ports.clone_from(&washer.payload.ports);
         let seq = self.next;
         let at = pkt.start.saturating_add(frag.data.start);
         let pkt_end = pkt.end.min(unit.len());
@@ -634,7 +638,12 @@ impl Defrag {
         let g = self.groups.get(&key)?;
         let p = g.pieces.first().filter(|p| p.offset == 0)?;
         Some((
-            classify(key.protocol, key.family == Family::V6, self.piece_bytes(p)),
+            classify(
+                key.protocol,
+                key.family == Family::V6,
+                self.piece_bytes(p),
+                &self.dns_ports,
+            ),
             p.cut(),
         ))
     }
@@ -683,7 +692,7 @@ impl Defrag {
                 dst.copy_from_slice(src);
             }
         }
-        let v = match classify(key.protocol, key.family == Family::V6, &d) {
+        let v = match classify(key.protocol, key.family == Family::V6, &d, &self.dns_ports) {
             Class::Other => self.other(key),
             Class::Tunnel => Verdict::Drop(TUNNEL),
             Class::TcpDns => Verdict::Drop(TCP_DNS),
@@ -1008,23 +1017,23 @@ mod tests {
         let mut d = vec![17, 0, 1, 4, 0, 0, 0, 0];
         d.extend_from_slice(&[0x9c, 0x40, 0, 53, 0, 8, 0, 0]);
         assert_eq!(
-            classify(60, true, &d),
+            classify(60, true, &d, &[]),
             Class::UdpDns {
                 udp: 8,
                 lite: false
             }
         );
-        assert_eq!(classify(60, true, &d[..9]), Class::Unknown);
-        assert_eq!(classify(60, false, &d), Class::Other);
-        assert_eq!(classify(6, false, &[0, 53, 1, 1]), Class::TcpDns);
-        assert_eq!(classify(6, false, &[0, 80, 1, 1]), Class::Other);
-        assert_eq!(classify(47, false, &[]), Class::Tunnel);
+        assert_eq!(classify(60, true, &d[..9], &[]), Class::Unknown);
+        assert_eq!(classify(60, false, &d, &[]), Class::Other);
+        assert_eq!(classify(6, false, &[0, 53, 1, 1], &[]), Class::TcpDns);
+        assert_eq!(classify(6, false, &[0, 80, 1, 1], &[]), Class::Other);
+        assert_eq!(classify(47, false, &[], &[]), Class::Tunnel);
         assert_eq!(
-            classify(17, false, &[0x0d, 0xd8, 0x12, 0xb5]),
+            classify(17, false, &[0x0d, 0xd8, 0x12, 0xb5], &[]),
             Class::Tunnel
         );
-        assert_eq!(classify(1, false, &[]), Class::Other);
-        assert_eq!(classify(44, true, &[]), Class::Unknown);
+        assert_eq!(classify(1, false, &[], &[]), Class::Other);
+        assert_eq!(classify(44, true, &[], &[]), Class::Unknown);
     }
 
     #[test]

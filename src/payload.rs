@@ -338,8 +338,8 @@ pub struct PrivacyArgs {
     /// DNS (checksums updated).
     #[arg(long)]
     pub zero_payload: bool,
-    /// Another port carrying DNS, for --only-dns and --zero-payload
-    /// (repeatable).
+    /// Another port carrying DNS in clear (repeatable): walked and washed
+    /// as DNS over UDP and TCP, and DNS for --only-dns and --zero-payload.
     #[arg(long, value_name = "PORT")]
     pub dns_port: Vec<u16>,
 }

@@ -71,8 +71,8 @@
 //!
 //! Not followed (walked per segment as before, dropped as `tcp_dns_split`
 //! when split): DNS over TCP inside tunnels and ICMP quotes. TCP inside IP
-//! fragments is dropped by [`crate::defrag`]. Port 853 carries TLS and is
-//! not DNS in clear.
+//! fragments is dropped by [`crate::defrag`]. Followed: port 53 and every
+//! `--dns-port`; port 853 carries TLS and is not DNS in clear.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;

@@ -646,9 +646,9 @@ fn cookie_ptr_query(id: u16) -> Vec<u8> {
 }
 
 /// Ethernet / IPv4 / UDP (checksum 0: none) carrying `payload`.
-fn udp4(sport: u16, payload: &[u8]) -> Vec<u8> {
+fn udp4(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let mut u = sport.to_be_bytes().to_vec();
-    u.extend(53u16.to_be_bytes());
+    u.extend(dport.to_be_bytes());
     u.extend(((8 + payload.len()) as u16).to_be_bytes());
     u.extend([0, 0]);
     u.extend(payload);
@@ -662,7 +662,7 @@ fn identifiers_and_reverse_names_in_split_messages() {
     let dir = tempfile::tempdir().unwrap();
     let msg = cookie_ptr_query(9);
     let stream = framed(&msg);
-    let mut frames = vec![udp4(39999, &msg)];
+    let mut frames = vec![udp4(39999, 53, &msg)];
     let mut isn = BTreeMap::new();
     for (port, k) in (41000u16..).zip((1..stream.len()).step_by(5)) {
         let c = Conn::new(port, 100 * k as u32, stream.clone());
@@ -723,4 +723,51 @@ fn segments_after_two_holes_are_never_written_raw() {
             "frame {i} holds the original ECS option"
         );
     }
+}
+
+/// `--dns-port`: DNS on another port is walked as DNS (its ECS washed over
+/// UDP and over TCP split across segments); without it, that port's
+/// payload is not DNS to ipwash.
+#[test]
+fn dns_port_is_walked_as_dns() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = ecs_query(3, &ADDR, 24);
+    let stream = framed(&q);
+    let c = Conn::new(43000, 9, stream.clone());
+    let mut frames = vec![udp4(39998, 5300, &q)];
+    // The connection to port 5300: rewrite the builder's port 53.
+    let mut tcp = c.syn();
+    tcp.push(c.seg(0..ECS_AT + 1));
+    tcp.push(c.seg(ECS_AT + 1..stream.len()));
+    for f in &mut tcp {
+        if f[14 + 22..14 + 24] == [0, 53] {
+            f[14 + 22..14 + 24].copy_from_slice(&5300u16.to_be_bytes());
+        } else {
+            f[14 + 20..14 + 22].copy_from_slice(&5300u16.to_be_bytes());
+        }
+        // Fix the TCP checksum for the new port (0x14b4 - 0x0035).
+        let ck = u16::from_be_bytes([f[14 + 36], f[14 + 37]]);
+        let mut sum = u32::from(!ck) + u32::from(!53u16) + 5300;
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        f[14 + 36..14 + 38].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    }
+    frames.extend(tcp);
+    let input = pcap(&frames);
+    let want = expected_prefix(dir.path(), &ADDR, 24);
+    let (out, drops) = wash(dir.path(), &input, &["--dns-port", "5300"]);
+    assert!(drops.is_empty(), "{drops:?}");
+    let of = frames_of(&out);
+    let udp_ecs = 42 + 48;
+    assert_eq!(of[0][udp_ecs..udp_ecs + 3], want[..], "UDP on --dns-port");
+    let tcp_payload: Vec<u8> = of[4..].iter().flat_map(|f| f[14 + 40..].to_vec()).collect();
+    assert_eq!(
+        tcp_payload[ECS_AT..ECS_AT + 3],
+        want[..],
+        "TCP on --dns-port"
+    );
+    // Without the flag the port is not DNS: the payload is copied.
+    let (out, _) = wash(dir.path(), &input, &[]);
+    assert_eq!(frames_of(&out)[0][udp_ecs..udp_ecs + 3], ADDR[..]);
 }

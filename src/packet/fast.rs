@@ -131,6 +131,7 @@ pub(super) fn classify(
     p: &[u8],
     found: &mut crate::edns::Found,
     answers: bool,
+    dns_ports: &[u16],
 ) -> Option<Plain> {
     let (ip, version) = ip_start(linktype, p)?;
     // The IP header, its end (by its own length) and the UDP header.
@@ -169,7 +170,7 @@ pub(super) fn classify(
             return None;
         }
     }
-    if (sport == 53 || dport == 53) && !payload.is_empty() {
+    if super::dns_ports(sport, dport, dns_ports) && !payload.is_empty() {
         // No ECS option, EDNS identifier, (with `answers`) answer address
         // or possible reverse name: the walker's (it records where).
         if crate::edns::scan(payload, true, answers, found).is_err()
@@ -202,7 +203,7 @@ pub(super) fn classify(
 /// the walker would. Returns false, with `out` still empty, for anything
 /// else.
 pub(super) fn plain(linktype: u32, p: &[u8], out: &mut Located) -> bool {
-    let Some(pl) = classify(linktype, p, &mut out.found, out.answers) else {
+    let Some(pl) = classify(linktype, p, &mut out.found, out.answers, &out.dns_ports) else {
         return false;
     };
     // The walker's order: the IPv4 header checksum, the addresses, then the

@@ -348,6 +348,9 @@ pub struct Located {
     /// Option, kept by [`Located::clear`]: also report the A and AAAA
     /// RDATA of DNS messages as slots ([`Origin::Answer`]).
     pub answers: bool,
+    /// Option, kept by [`Located::clear`]: ports walked as DNS besides 53
+    /// (`--dns-port`).
+    pub dns_ports: Vec<u16>,
     /// DNS messages that may hold reverse names.
     pub names: Vec<NameSite>,
     ecs: Vec<EcsField>,
@@ -589,7 +592,7 @@ pub fn locate_plain(linktype: u32, pkt: &[u8], out: &mut Located) -> bool {
 /// and checksums. `out` is cleared; it serves as scratch space.
 pub fn classify_plain(linktype: u32, pkt: &[u8], out: &mut Located) -> Option<Plain> {
     out.clear();
-    fast::classify(linktype, pkt, &mut out.found, out.answers)
+    fast::classify(linktype, pkt, &mut out.found, out.answers, &out.dns_ports)
 }
 
 /// [`patch`] for an address of a plain packet: write `new` over `old` at
@@ -944,3 +947,10 @@ pub fn resize_site(
 
 #[cfg(test)]
 mod tests;
+
+/// True when a UDP or TCP packet between ports `s` and `d` is walked as
+/// DNS: port 53, or one of `extra` (`--dns-port`).
+#[inline]
+pub fn dns_ports(s: u16, d: u16, extra: &[u16]) -> bool {
+    s == 53 || d == 53 || (!extra.is_empty() && extra.iter().any(|&p| p == s || p == d))
+}

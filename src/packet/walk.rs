@@ -1119,7 +1119,7 @@ impl<'a, 'o> Walker<'a, 'o> {
         let payload = self.p.get(pl..pend).unwrap_or(&[]);
         let r = roles(sport, dport, payload);
         let uctx = ctx.with(ck, at, cov_end)?;
-        if sport == 53 || dport == 53 {
+        if super::dns_ports(sport, dport, &self.out.dns_ports) {
             self.dns_udp(pl, pend, pshort, &uctx)?;
         } else if sport == 3544 || dport == 3544 {
             self.teredo(pl, pend, pshort, &uctx)?;
@@ -1161,7 +1161,7 @@ impl<'a, 'o> Walker<'a, 'o> {
         }
         let payload = self.p.get(hend..end).unwrap_or(&[]);
         let r = roles(sport, dport, payload.get(2..).unwrap_or(&[]));
-        if sport == 53 || dport == 53 {
+        if super::dns_ports(sport, dport, &self.out.dns_ports) {
             if self.out.follow_tcp && ctx.depth == 0 && !ctx.quoted && !self.no_dns {
                 self.tcp_seg(at, hend, end, short, ps, sport, dport);
                 if !short {

@@ -57,6 +57,7 @@ impl Worker {
         // The pipeline's output side follows DNS over TCP.
         w.loc.follow_tcp = true;
         w.loc.answers = washer.answers;
+        w.loc.dns_ports.clone_from(&washer.payload.ports);
         w
     }
 
