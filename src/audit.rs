@@ -764,7 +764,7 @@ impl Fragments {
         let (Some(sp), Some(dp), Some(ul)) = (port(0), port(2), port(4)) else {
             return;
         };
-        let dns = [53, 5353, 5355].iter().any(|&p| p == sp || p == dp);
+        let dns = sp == 53 || dp == 53 || crate::packet::is_mdns(sp, dp);
         if key.protocol != 17 || !dns || (ul as usize) < 8 {
             return;
         }

@@ -232,7 +232,8 @@ fn classify(mut proto: u8, v6: bool, d: &[u8], dns_ports: &[u16]) -> Class {
                 let (Some(s), Some(t)) = (u16_at(at), u16_at(at + 2)) else {
                     return Class::Unknown;
                 };
-                return if crate::packet::dns_ports(s, t, dns_ports) {
+                return if crate::packet::dns_ports(s, t, dns_ports) || crate::packet::is_mdns(s, t)
+                {
                     Class::UdpDns {
                         udp: at,
                         lite: proto == 136,

@@ -244,6 +244,10 @@ struct Dg {
 }
 
 fn dgram(fam: Fam, pad: usize, zero: bool) -> Dg {
+    dgram_to(fam, pad, zero, 53)
+}
+
+fn dgram_to(fam: Fam, pad: usize, zero: bool, dport: u16) -> Dg {
     let (f, prefix, addr): (u16, u8, &[u8]) = match fam {
         Fam::V4 => (1, 24, &[203, 0, 113]),
         Fam::V6 => (2, 56, &[0x20, 1, 0xd, 0xb8, 0xaa, 0xbb, 0xcc]),
@@ -253,7 +257,7 @@ fn dgram(fam: Fam, pad: usize, zero: bool) -> Dg {
         Fam::V4 => (&C4, &S4),
         Fam::V6 => (&C6, &S6),
     };
-    let bytes = udp(40000, 53, &m, src, dst, zero);
+    let bytes = udp(40000, dport, &m, src, dst, zero);
     let mut v = Vec::new();
     ipwash::dns::find_ecs(&bytes[8..], &mut v).unwrap();
     Dg {
@@ -512,7 +516,7 @@ fn incomplete_groups() {
     );
     assert_eq!(out[1].0, other(1));
     // A non-DNS datagram whose first fragment was seen is released.
-    let nd = udp(40000, 5353, &dns(0, 1, 24, &[1, 2, 3]), &C4, &S4, false);
+    let nd = udp(40000, 5300, &dns(0, 1, 24, &[1, 2, 3]), &C4, &S4, false);
     let nf = fragments(Fam::V4, 17, 6, &nd, &[16, 32]);
     let out = run(&mut d, &mut washer(), Fam::V4, &frag_units(&nf[..2]));
     assert_eq!(verdicts(&out), vec![Verdict::Write; 2]);
@@ -533,7 +537,7 @@ fn non_dns_groups_pass_unchanged() {
             Fam::V6 => (&C6, &S6),
         };
         // Looks like DNS with ECS, but on another port.
-        let nd = udp(40000, 5353, &dns(0, 1, 24, &[1, 2, 3]), src, dst, false);
+        let nd = udp(40000, 5300, &dns(0, 1, 24, &[1, 2, 3]), src, dst, false);
         let nf = fragments(fam, 17, 6, &nd, &[16]);
         let mut d = Defrag::new(DefragLimits::default());
         let out = run(&mut d, &mut washer(), fam, &frag_units(&nf));
@@ -548,6 +552,24 @@ fn non_dns_groups_pass_unchanged() {
         let out = run(&mut d, &mut washer(), fam, &frag_units(&f));
         assert_eq!(out.iter().map(|(u, _)| u.clone()).collect::<Vec<_>>(), f);
         assert_eq!(verdicts(&out), vec![Verdict::Write; 2]);
+    }
+}
+
+#[test]
+fn fragmented_mdns_and_llmnr_are_washed() {
+    // Multicast DNS and LLMNR carry EDNS options too: a fragmented one is
+    // reassembled and its ECS washed, as on port 53.
+    for fam in [Fam::V4, Fam::V6] {
+        for port in [5353, 5355] {
+            let dg = dgram_to(fam, 40, false, port);
+            let frags = fragments(fam, 17, 9, &dg.bytes, &[24]);
+            let mut d = Defrag::new(DefragLimits::default());
+            let out = run(&mut d, &mut washer(), fam, &frag_units(&frags));
+            assert_eq!(verdicts(&out), vec![Verdict::Write; 2], "{port}");
+            assert_eq!(d.rewritten(), 1);
+            let got: Vec<_> = out.into_iter().map(|(u, _)| u).collect();
+            verify(&dg, &got);
+        }
     }
 }
 

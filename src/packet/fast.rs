@@ -162,17 +162,12 @@ pub(super) fn classify(
     }
     let payload = p.get(udp + 8..udp + ulen)?;
     let mut dns = None;
-    if super::walk::is_mdns(sport, dport) && !payload.is_empty() {
-        // The walker's when it holds identifiers or (with `answers`)
-        // answers, or cannot be walked.
-        if crate::edns::scan(payload, true, answers, found).is_err() || !found.is_empty() {
-            found.clear();
-            return None;
-        }
-    }
-    if super::dns_ports(sport, dport, dns_ports) && !payload.is_empty() {
-        // No ECS option, EDNS identifier, (with `answers`) answer address
-        // or possible reverse name: the walker's (it records where).
+    let is_dns = super::dns_ports(sport, dport, dns_ports);
+    if (is_dns || super::walk::is_mdns(sport, dport)) && !payload.is_empty() {
+        // DNS, Multicast DNS or LLMNR with an ECS option, an EDNS
+        // identifier, (with `answers`) an answer address or a possible
+        // reverse name, or that cannot be walked: the walker's (it records
+        // where).
         if crate::edns::scan(payload, true, answers, found).is_err()
             || !found.is_empty()
             || crate::dnsenc::may_hold_reverse(payload)
@@ -180,7 +175,9 @@ pub(super) fn classify(
             found.clear();
             return None;
         }
-        dns = Some((udp + 8, udp + ulen));
+        if is_dns {
+            dns = Some((udp + 8, udp + ulen));
+        }
     }
     let r = roles(sport, dport, payload);
     let client = match (r.dns, r.src, r.dst) {

@@ -77,6 +77,7 @@ mod fast;
 mod walk;
 
 pub use fast::Plain;
+pub(crate) use walk::is_mdns;
 
 use std::ops::Range;
 

@@ -161,7 +161,7 @@ pub(super) struct Walker<'a, 'o> {
 }
 
 /// Multicast DNS (5353) or LLMNR (5355) on either end.
-pub(super) fn is_mdns(sport: u16, dport: u16) -> bool {
+pub(crate) fn is_mdns(sport: u16, dport: u16) -> bool {
     [5353, 5355].iter().any(|&p| p == sport || p == dport)
 }
 
@@ -1119,7 +1119,10 @@ impl<'a, 'o> Walker<'a, 'o> {
         let payload = self.p.get(pl..pend).unwrap_or(&[]);
         let r = roles(sport, dport, payload);
         let uctx = ctx.with(ck, at, cov_end)?;
-        if super::dns_ports(sport, dport, &self.out.dns_ports) {
+        if super::dns_ports(sport, dport, &self.out.dns_ports) || is_mdns(sport, dport) {
+            // Multicast DNS and LLMNR are not DNS exchanges (no sides), but
+            // their ECS, EDNS options (the Owner option holds MAC
+            // addresses), answers and reverse names are washed alike.
             self.dns_udp(pl, pend, pshort, &uctx)?;
         } else if sport == 3544 || dport == 3544 {
             self.teredo(pl, pend, pshort, &uctx)?;
@@ -1127,11 +1130,6 @@ impl<'a, 'o> Walker<'a, 'o> {
             self.vxlan(pl, pend, &uctx)?;
         } else if !r.dns && [6081, 2152, 1701].iter().any(|&t| t == sport || t == dport) {
             return Err(DropReason::UnknownTunnel);
-        } else if is_mdns(sport, dport) && (!self.no_dns || uctx.quoted) && pl < pend {
-            // Multicast DNS and LLMNR are not DNS exchanges (no sides),
-            // but their EDNS options (the Owner option holds MAC
-            // addresses) and answers are washed alike.
-            self.dns_fields(pl, pend, !pshort, &uctx)?;
         }
         Ok(r)
     }
