@@ -11,9 +11,13 @@
 //! - another length, for a whole UDP message directly over the outermost IP
 //!   header: the packet is rebuilt ([`crate::packet::resize_site`]) and the
 //!   capture record with it ([`resize_unit`]);
-//! - another length anywhere else (TCP segments, ICMP quotes, tunnels,
-//!   UDP-Lite, PPPoE, messages cut by the snapshot length, several
-//!   messages in one packet): dropped, `reverse_name_length`;
+//! - another length in DNS over TCP followed by [`crate::tcpdns`]: the
+//!   last segment of the message is re-cut and the stream's sequence
+//!   numbers shifted there (its rules);
+//! - another length anywhere else (ICMP quotes, tunnels, UDP-Lite, PPPoE,
+//!   messages cut by the snapshot length, several messages in one UDP
+//!   packet, DNS over TCP walked per segment): dropped,
+//!   `reverse_name_length`;
 //! - a name cut by the end of the captured bytes whose visible labels could
 //!   be a reverse name: dropped, `reverse_name_cut`;
 //! - a non-canonical reverse name ([`crate::revname::NameFault`]): dropped,

@@ -13,7 +13,10 @@
 //! [`crate::packet::locate_dns`] (so every item the walker washes inside
 //! DNS is found), washes it and writes the new bytes back into whichever
 //! segments hold them, each segment's checksum updated incrementally
-//! (valid stays valid, wrong stays exactly as wrong). Lengths never change.
+//! (valid stays valid, wrong stays exactly as wrong).
+//!
+//! A message whose reverse names are written at another length changes the
+//! length of the last segment holding it (see *Lengths* below).
 //!
 //! # How it is used
 //! Single thread, after the per-packet washing, in output order, before
@@ -68,6 +71,24 @@
 //!   and the largest one when memory is short, are evicted
 //!   ([`TcpDns::evicted`] counts them); their waiting segments are
 //!   resolved as at the end of the input.
+//!
+//! - *Lengths.* A complete message that changes length (a reverse name
+//!   whose washed form is longer or shorter) gets its new length prefix;
+//!   every segment piece keeps its length except the one holding the
+//!   message's last byte, which must end its segment's payload and IP
+//!   datagram under a link layer without a length field of its own (the
+//!   IP length, IPv4 header checksum, TCP checksum and capture record
+//!   follow; a wrong checksum stays exactly as wrong). Every later
+//!   sequence number of that direction, and the other direction's
+//!   acknowledgements and SACK blocks, move by the change
+//!   ([`SeqShift`]), so a receiver sees the same stream it saw. A
+//!   retransmission of exactly that last segment is rewritten as the
+//!   first copy was; other retransmissions of the message's bytes are
+//!   dropped (`tcp_dns_stale`). When the change cannot be placed (the
+//!   message ends mid-segment, a shrink larger than the last piece, a
+//!   length over 65,535, a tunnel or PPPoE), or for a message left
+//!   incomplete, the message's segments are dropped
+//!   (`reverse_name_length`).
 //!
 //! Not followed (walked per segment as before, dropped as `tcp_dns_split`
 //! when split): DNS over TCP inside tunnels and ICMP quotes. TCP inside IP
@@ -162,6 +183,10 @@ struct Held {
     ck_base: usize,
     /// The direction it waits on.
     dir: Option<(FlowKey, usize)>,
+    /// The segment, offsets relative to `pkt`.
+    seg: Option<TcpSeg>,
+    /// Its sequence numbers were shifted (or need not be).
+    shifted: bool,
     /// Reasons it still waits: pieces of an incomplete message, being out
     /// of order.
     waits: u32,
@@ -234,6 +259,10 @@ struct Dir {
     rseq: u32,
     orig: VecDeque<u8>,
     washed: VecDeque<u8>,
+    /// The last message written at another length: from sequence number
+    /// `.0` to its end, its bytes as received (`.1`) and as written (`.2`),
+    /// for a retransmission of exactly that segment.
+    resized: Option<(u32, Vec<u8>, Vec<u8>)>,
 }
 
 impl Dir {
@@ -243,6 +272,10 @@ impl Dir {
             + self.ooo.capacity() * std::mem::size_of::<Ooo>()
             + self.orig.capacity()
             + self.washed.capacity()
+            + self
+                .resized
+                .as_ref()
+                .map_or(0, |r| r.1.capacity() + r.2.capacity())
             + 256
     }
 
@@ -266,6 +299,8 @@ impl Dir {
 
 struct Flow {
     dirs: [Dir; 2],
+    /// Sequence offsets from messages that changed length.
+    shift: Option<SeqShift>,
     last: u64,
     mem: usize,
 }
@@ -283,6 +318,7 @@ pub struct TcpDns {
     flow_bytes: usize,
     evicted: u64,
     rewritten: u64,
+    resized: u64,
     loc: Located,
     scratch: Vec<u8>,
     ready: Vec<Released>,
@@ -315,6 +351,7 @@ impl TcpDns {
             flow_bytes: 0,
             evicted: 0,
             rewritten: 0,
+            resized: 0,
             loc: Located::new(),
             scratch: Vec::new(),
             ready: Vec::new(),
@@ -335,6 +372,12 @@ impl TcpDns {
     /// Messages whose bytes were changed so far.
     pub fn rewritten(&self) -> u64 {
         self.rewritten
+    }
+
+    /// Messages that changed length (their stream's later sequence numbers
+    /// were shifted) so far.
+    pub fn resized(&self) -> u64 {
+        self.resized
     }
 
     /// A unit to be written: `unit` is the whole record, `pkt` the packet
@@ -370,6 +413,8 @@ impl TcpDns {
                 ck: None,
                 ck_base: 0,
                 dir: None,
+                seg: None,
+                shifted: true,
                 waits: 0,
                 drop: None,
                 done: true,
@@ -383,6 +428,8 @@ impl TcpDns {
             ck: seg.checksum.map(|c| pkt.start + c),
             ck_base: pkt.start + seg.header,
             dir: Some((ckey, d)),
+            seg: Some(seg.clone()),
+            shifted: false,
             unit,
             pkt: Some(pkt.clone()),
             frag: frag.cloned(),
@@ -402,6 +449,7 @@ impl TcpDns {
                 ckey,
                 Flow {
                     dirs: [Dir::default(), Dir::default()],
+                    shift: None,
                     last: id,
                     mem: 0,
                 },
@@ -489,8 +537,10 @@ impl TcpDns {
             let data = seq.wrapping_add(1);
             if dir.isn != Some(seq) {
                 if dir.sync != Sync::None {
-                    // A new connection on the same ports.
+                    // A new connection on the same ports: the old one's
+                    // segments keep their shift, the new one starts afresh.
                     self.end_dir(ckey, d, washer);
+                    self.settle_shift(ckey, id);
                 }
                 let Some(flow) = self.flows.get_mut(&ckey) else {
                     return;
@@ -697,6 +747,32 @@ impl TcpDns {
             }
             return;
         }
+        // A retransmission of the last segment of a message written at
+        // another length, byte for byte: rewritten as that segment was.
+        if let Some((start, orig, new)) = dir.resized.as_ref() {
+            let ends = h
+                .seg
+                .as_ref()
+                .zip(h.pkt.as_ref())
+                .is_some_and(|(s, p)| p.start + s.payload.end == at + n);
+            if seq == *start && n == orig.len() && ends && h.unit.get(at..at + n) == Some(orig) {
+                let new = new.clone();
+                let done = match (h.seg.as_ref(), h.pkt.clone()) {
+                    (Some(seg), Some(pkt)) => resized_unit(&h.unit, pkt, seg, at, &new),
+                    _ => None,
+                };
+                match done {
+                    Some((nu, pkt, end)) => {
+                        self.held_bytes = (self.held_bytes + nu.len()).saturating_sub(h.unit.len());
+                        set_unit(h, nu, pkt, end);
+                    }
+                    None => {
+                        h.drop.get_or_insert(crate::revwash::LENGTH);
+                    }
+                }
+                return;
+            }
+        }
         let mseq = dir.msg_seq();
         let mut k = 0;
         while k < n {
@@ -839,14 +915,21 @@ impl TcpDns {
         self.scratch.clear();
         self.scratch.extend_from_slice(&dir.msg);
         let mut changed = wash_slots(&mut self.scratch[2..], &self.loc, washer);
-        // Reverse names, at the same length only: a message whose length
-        // would change is dropped (its segments are not re-cut).
+        // Reverse names. A complete message may change length: the last
+        // segment holding it grows or shrinks and the stream's later
+        // sequence numbers move (see `resize_current`); otherwise, or when
+        // that cannot be done, the message is dropped.
+        let mut resized = false;
         if washer.reverse_names == crate::revname::ReverseNames::Wash {
             let mut names = crate::revname::NameStats::default();
             match crate::revwash::rewrite_message(&self.scratch[2..], washer, &mut names) {
                 Ok(None) => {}
                 Ok(Some(new)) if new.len() + 2 == self.scratch.len() => {
                     self.scratch[2..].copy_from_slice(&new);
+                    changed = true;
+                }
+                Ok(Some(new)) if complete && self.resize_current(ckey, d, &new) => {
+                    resized = true;
                     changed = true;
                 }
                 Ok(Some(_)) | Err(_) => {
@@ -864,7 +947,7 @@ impl TcpDns {
             self.rewritten += 1;
         }
         let scratch = std::mem::take(&mut self.scratch);
-        if changed {
+        if changed && !resized {
             let Some(dir) = self.flows.get(&ckey).map(|f| &f.dirs[d]) else {
                 return;
             };
@@ -950,6 +1033,13 @@ impl TcpDns {
         let Some(dir) = self.flows.get_mut(&ckey).map(|f| &mut f.dirs[d]) else {
             return;
         };
+        if washed.is_some_and(|w| w.len() != dir.msg.len()) {
+            // Written at another length: bytes of it seen again cannot be
+            // rewritten alike, so none is retained (a retransmission is
+            // dropped, `tcp_dns_stale`).
+            dir.next_retained();
+            return;
+        }
         let expect = dir.msg_seq();
         if dir.rseq.wrapping_add(dir.orig.len() as u32) != expect {
             dir.orig.clear();
@@ -1089,6 +1179,7 @@ impl TcpDns {
     fn end_flow(&mut self, ckey: FlowKey, washer: &mut Washer) {
         self.end_dir(ckey, 0, washer);
         self.end_dir(ckey, 1, washer);
+        self.settle_shift(ckey, self.next);
         if let Some(f) = self.flows.remove(&ckey) {
             self.flow_bytes = self.flow_bytes.saturating_sub(f.mem);
         }
@@ -1147,6 +1238,124 @@ impl TcpDns {
         self.end_flow(k, washer);
         self.evicted += 1;
         true
+    }
+
+    // ------------------------------------------------------ length changes
+
+    /// The current (complete) message of direction `d` becomes `new` (no
+    /// length prefix), of another length. Every segment piece keeps its
+    /// length except those holding the message's last byte (the first copy
+    /// and any retransmission of it), which grow or shrink; those must end
+    /// where their segment's payload and IP datagram end, under a link
+    /// layer without a length field of its own. The IP and TCP lengths and
+    /// checksums and the capture record follow, the length prefix is
+    /// rewritten, and the direction's later sequence numbers (and the
+    /// other direction's acknowledgements and SACK blocks) are shifted by
+    /// the change. False, with nothing changed, when that cannot be done.
+    fn resize_current(&mut self, ckey: FlowKey, d: usize, new: &[u8]) -> bool {
+        let Ok(prefix) = u16::try_from(new.len()) else {
+            return false;
+        };
+        let Some(flow) = self.flows.get(&ckey) else {
+            return false;
+        };
+        let dir = &flow.dirs[d];
+        let (old_total, new_total) = (dir.msg.len(), new.len() + 2);
+        if dir.msg_total() != Some(old_total) {
+            return false;
+        }
+        let mut msg = Vec::with_capacity(new_total);
+        msg.extend_from_slice(&prefix.to_be_bytes());
+        msg.extend_from_slice(new);
+        let delta = new_total as i64 - old_total as i64;
+        let mut shift = flow.shift.clone().unwrap_or_else(SeqShift::anchored);
+        if shift.change(d, dir.next, delta as i32).is_err() {
+            return false;
+        }
+        // Plan every change before making any: pieces that keep their
+        // length are patched (into copies of the units that also grow),
+        // then the growing pieces are resized.
+        let qi_of = |u: u64| {
+            u.checked_sub(self.base)
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|&i| i < self.queue.len())
+        };
+        let mut same: Vec<(usize, usize, Range<usize>)> = Vec::new();
+        let mut last: Vec<(usize, usize, usize)> = Vec::new();
+        for p in &dir.pieces {
+            let Some(qi) = qi_of(p.unit) else {
+                return false;
+            };
+            if p.moff + p.len < old_total {
+                if p.moff + p.len > new_total {
+                    return false;
+                }
+                same.push((qi, p.at, p.moff..p.moff + p.len));
+            } else if p.moff >= new_total {
+                return false;
+            } else {
+                last.push((qi, p.at, p.moff));
+            }
+        }
+        if last.is_empty() {
+            return false;
+        }
+        let mut grown: Vec<(usize, Vec<u8>, Range<usize>, usize)> = Vec::new();
+        for &(qi, at, moff) in &last {
+            let h = &self.queue[qi];
+            let (Some(seg), Some(pkt)) = (h.seg.as_ref(), h.pkt.clone()) else {
+                return false;
+            };
+            // It must end its segment.
+            if pkt.start + seg.payload.end != at + (old_total - moff) {
+                return false;
+            }
+            let mut u = h.unit.clone();
+            for (_, a, r) in same.iter().filter(|s| s.0 == qi) {
+                packet::patch_covered(&mut u, *a, &msg[r.clone()], h.ck, h.ck_base);
+            }
+            let Some((nu, pkt, end)) = resized_unit(&u, pkt, seg, at, &msg[moff..]) else {
+                return false;
+            };
+            grown.push((qi, nu, pkt, end));
+        }
+        for (qi, at, r) in same {
+            if grown.iter().any(|g| g.0 == qi) {
+                continue;
+            }
+            let h = &mut self.queue[qi];
+            packet::patch_covered(&mut h.unit, at, &msg[r], h.ck, h.ck_base);
+        }
+        let first = last[0];
+        for (qi, nu, pkt, end) in grown {
+            let h = &mut self.queue[qi];
+            self.held_bytes = (self.held_bytes + nu.len()).saturating_sub(h.unit.len());
+            set_unit(h, nu, pkt, end);
+        }
+        if let Some(f) = self.flows.get_mut(&ckey) {
+            let dir = &mut f.dirs[d];
+            let start = dir.msg_seq().wrapping_add(first.2 as u32);
+            dir.resized = Some((start, dir.msg[first.2..].to_vec(), msg[first.2..].to_vec()));
+            f.shift = Some(shift);
+        }
+        self.scratch = msg;
+        self.resized += 1;
+        true
+    }
+
+    /// Shift the held segments of flow `ckey` that came before unit
+    /// `below` and forget the flow's shift (the flow ends, or a new
+    /// connection starts on its ports).
+    fn settle_shift(&mut self, ckey: FlowKey, below: u64) {
+        let Some(shift) = self.flows.get_mut(&ckey).and_then(|f| f.shift.take()) else {
+            return;
+        };
+        let n = usize::try_from(below.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        for h in self.queue.iter_mut().take(n) {
+            if h.dir.is_some_and(|(k, _)| k == ckey) {
+                shift_unit(h, Some(&shift));
+            }
+        }
     }
 
     // ------------------------------------------------------------- holding
@@ -1231,9 +1440,16 @@ impl TcpDns {
 
     fn release(&mut self) {
         while let Some(v) = self.queue.front().and_then(|h| h.verdict()) {
-            let Some(h) = self.queue.pop_front() else {
+            let Some(mut h) = self.queue.pop_front() else {
                 break;
             };
+            if v == Verdict::Write {
+                let shift = h
+                    .dir
+                    .and_then(|(k, _)| self.flows.get(&k))
+                    .and_then(|f| f.shift.as_ref());
+                shift_unit(&mut h, shift);
+            }
             self.base += 1;
             self.held_bytes = self.held_bytes.saturating_sub(h.unit.len());
             self.ready.push(Released {
@@ -1243,6 +1459,48 @@ impl TcpDns {
                 verdict: v,
             });
         }
+    }
+}
+
+/// The unit `unit` (of held segment `seg`, packet at `pkt`) with the
+/// payload from absolute offset `at` to its end replaced by `new`: the new
+/// unit, packet range and payload end (relative to the packet).
+fn resized_unit(
+    unit: &[u8],
+    pkt: Range<usize>,
+    seg: &TcpSeg,
+    at: usize,
+    new: &[u8],
+) -> Option<(Vec<u8>, Range<usize>, usize)> {
+    let bytes = unit.get(pkt.clone())?;
+    let np = packet::resize_tcp(bytes, seg, at.checked_sub(pkt.start)?, new).ok()?;
+    let end = (seg.payload.end + np.len()).checked_sub(bytes.len())?;
+    let nu = crate::revwash::resize_unit(unit, pkt.clone(), &np)?;
+    Some((nu, pkt.start..pkt.start + np.len(), end))
+}
+
+fn set_unit(h: &mut Held, unit: Vec<u8>, pkt: Range<usize>, end: usize) {
+    if let Some(seg) = h.seg.as_mut() {
+        seg.payload.end = end;
+    }
+    h.unit = unit;
+    h.pkt = Some(pkt);
+}
+
+/// Rewrite a held segment's sequence and acknowledgement numbers and SACK
+/// blocks by its flow's shift, once.
+fn shift_unit(h: &mut Held, shift: Option<&SeqShift>) {
+    if h.shifted {
+        return;
+    }
+    h.shifted = true;
+    let (Some(shift), Some(seg), Some(pkt), Some((_, d))) =
+        (shift, h.seg.as_ref(), h.pkt.clone(), h.dir)
+    else {
+        return;
+    };
+    if let Some(p) = h.unit.get_mut(pkt) {
+        shift.apply(p, seg, d);
     }
 }
 

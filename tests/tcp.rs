@@ -591,10 +591,9 @@ fn corpus_tcp_captures_are_followed() {
     ] {
         let p = corpus.join("pcap").join(name);
         let input = std::fs::read(&p).unwrap();
-        // Reverse names whose washed form changes length drop their TCP
-        // messages (segments are not re-cut yet): kept here, where the
-        // stream following is under test (tests/revnames.rs has them).
-        let (out, drops) = wash(dir.path(), &input, &["--reverse-names", "keep"]);
+        // Reverse names are washed (the default): messages whose names
+        // change length re-cut their last segment and shift the stream.
+        let (out, drops) = wash(dir.path(), &input, &[]);
         assert!(!drops.contains_key("tcp_dns_split"), "{name}: {drops:?}");
         // midmiss lacks a segment: only the message it cut may go.
         let allowed = if name.contains("midmiss") { 2 } else { 0 };
@@ -608,7 +607,18 @@ fn corpus_tcp_captures_are_followed() {
         let (n1, f1) = tshark_view(&o);
         assert!(!n0.is_empty(), "{name}");
         if allowed == 0 {
-            assert_eq!(n1, n0, "{name}: DNS messages decoded");
+            assert_eq!(n1.len(), n0.len(), "{name}: DNS messages decoded");
+            for (a, b) in n0.iter().zip(&n1) {
+                if a.ends_with(".in-addr.arpa") || a.ends_with(".ip6.arpa") {
+                    assert_ne!(a, b, "{name}: reverse name washed");
+                    assert_eq!(
+                        a.rsplit('.').take(2).collect::<Vec<_>>(),
+                        b.rsplit('.').take(2).collect::<Vec<_>>()
+                    );
+                } else {
+                    assert_eq!(a, b, "{name}: other names unchanged");
+                }
+            }
             assert!(
                 f1.is_subset(&f0),
                 "{name}: new TCP analysis flags {:?}",
@@ -622,6 +632,155 @@ fn corpus_tcp_captures_are_followed() {
                 n0.len()
             );
         }
+    }
+}
+
+/// A PTR query for `name` (dotted), id `id`.
+fn ptr_query(id: u16, name: &str) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend([1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for l in name.split('.') {
+        m.push(l.len() as u8);
+        m.extend(l.as_bytes());
+    }
+    m.extend([0, 0, 12, 0, 1]);
+    m
+}
+
+fn v4_reverse(a: Ipv4Addr) -> String {
+    let o = a.octets();
+    format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+}
+
+/// Crypto-PAn of whole IPv4 addresses, through `ipwash map`.
+fn mapped(dir: &Path, addrs: &[Ipv4Addr]) -> Vec<Ipv4Addr> {
+    let k = key_file(dir, "k", KEY);
+    let input: String = addrs.iter().map(|a| format!("{a}\n")).collect();
+    let out = run_ok(
+        &[
+            "map",
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k.to_str().unwrap(),
+        ],
+        input.as_bytes(),
+    );
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect()
+}
+
+/// Reverse names whose washed form is longer or shorter: the last segment
+/// of each such message grows or shrinks, the length prefix follows, and
+/// every later sequence number of the client (and the server's
+/// acknowledgements of them) moves by the change, so the output stream is
+/// contiguous, every checksum verifies, and washing back gives the input
+/// byte for byte.
+#[test]
+fn reverse_names_that_change_length_shift_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    // One address whose pseudonym is written longer, one shorter.
+    let cands: Vec<Ipv4Addr> = (1..=223).map(|i| Ipv4Addr::new(i, 123, 45, 67)).collect();
+    let m = mapped(dir.path(), &cands);
+    let len = |a: &Ipv4Addr| a.to_string().len();
+    let pick = |f: &dyn Fn(usize, usize) -> bool| {
+        let i = (0..cands.len())
+            .find(|&i| f(len(&m[i]), len(&cands[i])))
+            .expect("a candidate");
+        (cands[i], m[i])
+    };
+    let (grow, grow_w) = pick(&|w, o| w > o);
+    let (shrink, shrink_w) = pick(&|w, o| w < o);
+    let m1 = ptr_query(1, &v4_reverse(grow));
+    let m2 = ecs_query(2, &ADDR, 24);
+    let m3 = ptr_query(3, &v4_reverse(shrink));
+    let (f1, f2, f3) = (framed(&m1), framed(&m2), framed(&m3));
+    let stream: Vec<u8> = [f1.clone(), f2.clone(), f3.clone()].concat();
+    let n1 = f1.len();
+    let n = stream.len();
+    let c = Conn::new(43000, 0xffff_fff0, stream.clone());
+    let mut frames = c.syn();
+    // Message 1 over three segments (its prefix alone), its last one
+    // retransmitted before the server's acknowledgement; then messages 2
+    // and 3 in one segment, acknowledged, and FIN.
+    frames.push(c.seg(0..2));
+    frames.push(c.seg(2..10));
+    frames.push(c.seg(10..n1));
+    frames.push(c.seg(10..n1));
+    frames.push(c.ack(n1));
+    frames.push(c.seg(n1..n));
+    frames.push(c.ack(n));
+    frames.push(c.fin());
+    frames.push(c.ack(n + 1));
+    let input = pcap(&frames);
+    let (out, drops) = wash(dir.path(), &input, &[]);
+    assert!(drops.is_empty(), "{drops:?}");
+    let of = frames_of(&out);
+    assert_eq!(of.len(), frames.len());
+    let isn = BTreeMap::from([(43000u16, c.isn)]);
+    let streams = client_streams(&of, &isn);
+    let s = &streams[&43000];
+    // The stream as written: the three messages, reverse names washed.
+    let w1 = ptr_query(1, &v4_reverse(grow_w));
+    let w3 = ptr_query(3, &v4_reverse(shrink_w));
+    assert!(w1.len() > m1.len() && w3.len() < m3.len());
+    let mut w2 = m2.clone();
+    let e = expected_prefix(dir.path(), &ADDR, 24);
+    w2[48..48 + e.len()].copy_from_slice(&e);
+    let want: Vec<u8> = [framed(&w1), framed(&w2), framed(&w3)].concat();
+    assert_eq!(*s, want, "washed stream");
+    // Acknowledgements and FIN follow the new lengths.
+    let ack_of = |f: &[u8]| u32::from_be_bytes(f[14 + 20 + 8..14 + 20 + 12].try_into().unwrap());
+    let seq_of = |f: &[u8]| u32::from_be_bytes(f[14 + 20 + 4..14 + 20 + 8].try_into().unwrap());
+    let base = c.isn.wrapping_add(1);
+    let w1n = framed(&w1).len() as u32;
+    assert_eq!(ack_of(&of[7]), base.wrapping_add(w1n));
+    assert_eq!(seq_of(&of[8]), base.wrapping_add(w1n));
+    assert_eq!(ack_of(&of[9]), base.wrapping_add(want.len() as u32));
+    assert_eq!(seq_of(&of[10]), base.wrapping_add(want.len() as u32));
+    assert_eq!(ack_of(&of[11]), base.wrapping_add(want.len() as u32 + 1));
+    // The handshake and the segments before the change keep their
+    // numbers, as does the retransmission (which grows as the first copy).
+    for i in [0, 1, 2, 3, 4, 5, 6] {
+        assert_eq!(seq_of(&of[i]), seq_of(&frames[i]), "frame {i}");
+        assert_eq!(ack_of(&of[i]), ack_of(&frames[i]), "frame {i}");
+    }
+    assert_eq!(
+        of[5], of[6],
+        "the retransmission is written as the first copy"
+    );
+    assert!(of[5].len() > frames[5].len());
+    for f in &of {
+        assert!(parse(f).is_some());
+    }
+    // Washing back restores every byte, sequence numbers included.
+    let k = key_file(dir.path(), "k", KEY);
+    let back = dir.path().join("back.pcap");
+    run_ok(
+        &[
+            "wash",
+            "--reverse",
+            "--method",
+            "cryptopan",
+            "--key-file",
+            k.to_str().unwrap(),
+            "-q",
+            "-o",
+            back.to_str().unwrap(),
+            dir.path().join("out.pcap").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(frames_of(&std::fs::read(&back).unwrap()), frames);
+    // tshark follows the washed stream without new analysis flags.
+    if have_tool("tshark") {
+        let (n0, f0) = tshark_view(&dir.path().join("in.pcap"));
+        let (n1, f1) = tshark_view(&dir.path().join("out.pcap"));
+        assert_eq!(n0.len(), n1.len());
+        assert!(f1.is_subset(&f0), "new flags {:?}", f1.difference(&f0));
     }
 }
 

@@ -430,6 +430,10 @@ pub struct TcpSeg {
     /// The capture cut the segment (its payload is longer than captured);
     /// its DNS was then walked per segment, as far as the bytes go.
     pub cut: bool,
+    /// The IP header carrying the segment (offset, family) when it is the
+    /// outermost one under a link layer without a length field of its own:
+    /// the segment may then change length ([`resize_tcp`]).
+    pub ip: Option<(usize, Family)>,
 }
 
 /// The layer a malformed packet failed at.
@@ -851,6 +855,84 @@ pub enum ResizeError {
     TooLong,
 }
 
+/// The link layer of `linktype` reaches the IP header at `ip` without a
+/// length field of its own (Ethernet and VLAN tags, Linux SLL and SLL2,
+/// raw IP, null/loopback): IP lengths alone say how long the packet is.
+pub(crate) fn plain_link(linktype: u32, pkt: &[u8], ip: usize) -> bool {
+    match linktype {
+        1 => ip >= 2 && matches!(be16(pkt, ip - 2), Some(0x0800 | 0x86dd)),
+        113 => ip == 16,
+        276 => ip == 20,
+        101 | 12 | 14 | 228 | 229 => ip == 0,
+        0 | 108 => ip == 4,
+        _ => false,
+    }
+}
+
+/// The TCP segment `pkt`, located as `seg`, with its payload from `from`
+/// to its end replaced by `new`: the IPv4 total length (and header
+/// checksum) or IPv6 payload length follow, and the TCP checksum is
+/// adjusted by the change of everything it sums (the pseudo-header length
+/// and the segment), so a valid checksum stays valid and a wrong one stays
+/// exactly as wrong. The payload must end where the IP datagram ends;
+/// bytes after it (Ethernet padding) are kept.
+pub fn resize_tcp(
+    pkt: &[u8],
+    seg: &TcpSeg,
+    from: usize,
+    new: &[u8],
+) -> Result<Vec<u8>, ResizeError> {
+    use ResizeError::*;
+    let (ip, family) = seg.ip.ok_or(NotPlain)?;
+    let (h, end) = (seg.header, seg.payload.end);
+    let ck = seg.checksum.ok_or(NotPlain)?;
+    if seg.cut || from < seg.payload.start || end > pkt.len() || ck + 2 > end || h < ip {
+        return Err(NotPlain);
+    }
+    let grow = |v: usize| {
+        (v + new.len())
+            .checked_sub(end - from)
+            .filter(|&x| x <= 0xffff)
+    };
+    let len_field = match family {
+        Family::V4 => {
+            let tl = be16(pkt, ip + 2).ok_or(NotPlain)? as usize;
+            if pkt.get(ip + 9) != Some(&6) || tl == 0 || ip + tl != end {
+                return Err(NotPlain);
+            }
+            ip + 2
+        }
+        Family::V6 => {
+            let pl = be16(pkt, ip + 4).ok_or(NotPlain)? as usize;
+            if pl == 0 || ip + 40 + pl != end {
+                return Err(NotPlain);
+            }
+            ip + 4
+        }
+    };
+    let old_ip = be16(pkt, len_field).ok_or(NotPlain)?;
+    let new_ip = grow(old_ip as usize).ok_or(TooLong)? as u16;
+    let old_tcp = end - h;
+    let new_tcp = grow(old_tcp).ok_or(TooLong)?;
+    let mut v = Vec::with_capacity(pkt.len() + new.len());
+    v.extend_from_slice(&pkt[..from]);
+    v.extend_from_slice(new);
+    v.extend_from_slice(&pkt[end..]);
+    v[len_field..len_field + 2].copy_from_slice(&new_ip.to_be_bytes());
+    if family == Family::V4 {
+        let d = delta_even(&old_ip.to_be_bytes(), &new_ip.to_be_bytes());
+        update_checksum(&mut v, ip + 10, false, u32::from(d));
+    }
+    // Everything the TCP checksum sums, before and after: the
+    // pseudo-header's length and the segment (its checksum field is in
+    // both and cancels out).
+    let before = u32::from(sum16(&pkt[h..end])) + old_tcp as u32;
+    let after = u32::from(sum16(&v[h..h + new_tcp])) + new_tcp as u32;
+    let d = u32::from(0xffff - fold(before)) + u32::from(fold(after));
+    update_checksum(&mut v, ck, false, u32::from(fold(d)));
+    Ok(v)
+}
+
 /// The packet with the DNS message of name site `site` replaced by `new`,
 /// of another length: the UDP length, the IPv4 total length (and header
 /// checksum) or IPv6 payload length follow, and the UDP checksum is
@@ -870,16 +952,7 @@ pub fn resize_site(
         return Err(NotPlain);
     }
     let (ip, family) = s.ip.ok_or(NotPlain)?;
-    // A link layer without a length field of its own.
-    let link_ok = match linktype {
-        1 => ip >= 2 && matches!(be16(pkt, ip - 2), Some(0x0800 | 0x86dd)),
-        113 => ip == 16,
-        276 => ip == 20,
-        101 | 12 | 14 | 228 | 229 => ip == 0,
-        0 | 108 => ip == 4,
-        _ => false,
-    };
-    if !link_ok {
+    if !plain_link(linktype, pkt, ip) {
         return Err(NotPlain);
     }
     let u = s.start - 8;

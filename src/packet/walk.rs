@@ -158,6 +158,8 @@ pub(super) struct Walker<'a, 'o> {
     no_dns: bool,
     /// The outermost IP header (offset, family), for name sites.
     outer_ip: Option<(usize, Family)>,
+    /// The capture's link type (0 when walking a DNS message alone).
+    linktype: u32,
 }
 
 /// Multicast DNS (5353) or LLMNR (5355) on either end.
@@ -177,6 +179,7 @@ impl<'a, 'o> Walker<'a, 'o> {
             out,
             no_dns: false,
             outer_ip: None,
+            linktype: 0,
         }
     }
 
@@ -381,6 +384,7 @@ impl<'a, 'o> Walker<'a, 'o> {
     // ---------------------------------------------------------------- link
 
     pub(super) fn link(&mut self, linktype: u32) -> R<()> {
+        self.linktype = linktype;
         let p = self.p;
         let n = p.len();
         let ctx = Ctx::top();
@@ -1218,6 +1222,9 @@ impl<'a, 'o> Walker<'a, 'o> {
             checksum: (at + 18 <= captured).then_some(at + 16),
             payload: hend.min(captured)..captured,
             cut: short,
+            ip: self
+                .outer_ip
+                .filter(|&(ip, _)| super::plain_link(self.linktype, self.p, ip)),
         });
     }
 

@@ -54,6 +54,9 @@ impl Steps {
 pub struct SeqShift {
     isn: [u32; 2],
     steps: [Steps; 2],
+    /// `isn[d]` was given; otherwise the first change of direction `d` sets
+    /// it.
+    fixed: [bool; 2],
 }
 
 impl SeqShift {
@@ -63,6 +66,20 @@ impl SeqShift {
         SeqShift {
             isn,
             steps: [Steps::default(), Steps::default()],
+            fixed: [true; 2],
+        }
+    }
+
+    /// No change yet, and no first sequence number known (a capture that
+    /// starts mid-stream): each direction's origin is set by its first
+    /// change to half the sequence space before it, so bytes up to 2 GiB
+    /// before that change (retransmissions) map unchanged and the stream
+    /// may carry 2 GiB after it.
+    pub fn anchored() -> Self {
+        SeqShift {
+            isn: [0; 2],
+            steps: [Steps::default(), Steps::default()],
+            fixed: [false; 2],
         }
     }
 
@@ -74,6 +91,10 @@ impl SeqShift {
     /// Direction `d`'s bytes from original sequence number `at` on move by
     /// `delta` (positive: the message before them grew).
     pub fn change(&mut self, d: usize, at: u32, delta: i32) -> Result<(), ShiftError> {
+        if !self.fixed[d] && self.steps[d].0.is_empty() {
+            self.isn[d] = at.wrapping_sub(1 << 31);
+            self.fixed[d] = true;
+        }
         let off = at.wrapping_sub(self.isn[d]);
         let st = &mut self.steps[d].0;
         let prev = st.last().copied().unwrap_or((0, 0));
@@ -102,6 +123,7 @@ impl SeqShift {
     /// The shift that takes rewritten numbers back to the original ones.
     pub fn inverse(&self) -> SeqShift {
         let mut inv = SeqShift::new(self.isn);
+        inv.fixed = self.fixed;
         for d in 0..2 {
             for &(off, total) in &self.steps[d].0 {
                 // Bytes from `off` on now start at `off + total`.
