@@ -51,7 +51,6 @@ use std::sync::{Arc, Mutex};
 use ipwash_algorithms::AddrMap;
 
 use crate::capture::{self, CaptureReader, FileKind, ReaderOptions};
-use crate::defrag::{Defrag, DefragLimits, Verdict};
 use crate::error::CliError;
 use crate::method::{self, Built, MethodArgs};
 use crate::pipeline::{self, Outcome, Plan, ScopeArg, Unparsed, WashArgs, Worker};
@@ -512,11 +511,12 @@ fn scan_capture<R: Read>(
 ) -> Result<(), CliError> {
     let mut rd = CaptureReader::new(reader, ReaderOptions::default())
         .map_err(|e| CliError::data(format!("{name}: {e}")))?;
-    // The wash's worker: DNS over TCP is left to the reassembler, answers
-    // are slots with --answers.
+    // The wash's worker (DNS over TCP is left to the reassembler, answers
+    // are slots with --answers) and the wash's emitter, writing nowhere.
     let mut w = Worker::for_washer(washer, 0);
-    let mut tcp = crate::tcpdns::TcpDns::new(tcp_limits);
-    let mut defrag = Defrag::new(DefragLimits::default());
+    let sink = Arc::new(Mutex::new(std::io::sink()));
+    let mut em = pipeline::Emitter::with_tcp(&sink, None, tcp_limits);
+    let mut stats = Stats::default();
     let mut packet = 0u64;
     let res = loop {
         let unit = match rd.next_unit() {
@@ -543,86 +543,20 @@ fn scan_capture<R: Read>(
         if pkt.is_some() {
             packet += 1;
         }
-        if !matches!(
+        let piece = pipeline::Piece {
+            data: unit.data,
+            pkt,
+            frag: w.loc.frag.as_ref(),
+            tcp: w.loc.tcp.as_ref(),
             outcome,
-            Outcome::Block | Outcome::Written(_) | Outcome::Passed(_)
-        ) {
-            continue;
-        }
-        // As the emitter: DNS segments (and everything behind held ones)
-        // go through the TCP reassembler first, which maps what the
-        // messages hold when they complete.
-        let r = if w.loc.tcp.is_some() || tcp.holding() {
-            let frag = w
-                .loc
-                .frag
-                .as_ref()
-                .filter(|_| matches!(outcome, Outcome::Written(_)));
-            tcp.push(unit.data.to_vec(), pkt, frag, w.loc.tcp.as_ref(), washer);
-            release(&mut tcp, &mut defrag, washer)
-        } else {
-            to_defrag(
-                &mut defrag,
-                unit.data.to_vec(),
-                pkt,
-                w.loc.frag.as_ref(),
-                outcome,
-                washer,
-            )
         };
-        if let Err(e) = r {
-            break Err(CliError::io(name, e));
+        if let Err(e) = em.unit(piece, washer, &mut stats) {
+            break Err(e);
         }
     };
     rec.set_packet(packet);
-    tcp.finish(washer);
-    release(&mut tcp, &mut defrag, washer).map_err(|e| CliError::io(name, e))?;
-    defrag
-        .finish(&mut |_, _| Ok(()))
-        .map_err(|e| CliError::io(name, e))?;
+    em.finish(washer, &mut stats)?;
     res
-}
-
-/// Units the reassembler let go, on to the defragmenter (as written).
-fn release(
-    tcp: &mut crate::tcpdns::TcpDns,
-    defrag: &mut Defrag,
-    washer: &mut Washer,
-) -> std::io::Result<()> {
-    for r in tcp.take_ready() {
-        if r.verdict == Verdict::Write {
-            to_defrag(
-                defrag,
-                r.unit,
-                r.pkt,
-                r.frag.as_ref(),
-                Outcome::Written(false),
-                washer,
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// The defragmenter's part of the emitter, with the output dropped: a
-/// fragment is held for its datagram, anything else only while fragments
-/// are held.
-fn to_defrag(
-    defrag: &mut Defrag,
-    data: Vec<u8>,
-    pkt: Option<std::ops::Range<usize>>,
-    frag: Option<&crate::packet::FragInfo>,
-    outcome: Outcome,
-    washer: &mut Washer,
-) -> std::io::Result<()> {
-    let mut emit = |_: Vec<u8>, _: Verdict| -> std::io::Result<()> { Ok(()) };
-    match (outcome, frag, pkt) {
-        (Outcome::Written(_), Some(f), Some(r)) => {
-            defrag.push_fragment(data, r, f, washer, &mut emit)
-        }
-        _ if defrag.holding() => defrag.push_other(data, &mut emit),
-        _ => Ok(()),
-    }
 }
 
 /// One part, read and checked.

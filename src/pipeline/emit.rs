@@ -15,18 +15,18 @@ use crate::wash::Washer;
 
 /// One unit on its way out: its bytes, the packet's range in them, the
 /// fragment it is (if any) and what washing it gave.
-pub(super) struct Piece<'d> {
-    pub(super) data: &'d [u8],
-    pub(super) pkt: Option<Range<usize>>,
-    pub(super) frag: Option<&'d FragInfo>,
-    pub(super) tcp: Option<&'d crate::packet::TcpSeg>,
-    pub(super) outcome: Outcome,
+pub(crate) struct Piece<'d> {
+    pub(crate) data: &'d [u8],
+    pub(crate) pkt: Option<Range<usize>>,
+    pub(crate) frag: Option<&'d FragInfo>,
+    pub(crate) tcp: Option<&'d crate::packet::TcpSeg>,
+    pub(crate) outcome: Outcome,
 }
 
 /// The output side: writes units in input order, routing IP fragments
 /// through the defragmenter so an ECS option in a later fragment is washed
 /// too (and groups that cannot be checked are dropped).
-pub(super) struct Emitter<'a, W> {
+pub(crate) struct Emitter<'a, W> {
     out: &'a Arc<Mutex<W>>,
     defrag: Defrag,
     tcp: crate::tcpdns::TcpDns,
@@ -35,7 +35,7 @@ pub(super) struct Emitter<'a, W> {
 
 /// `--dropped`: the input's framing, to find each dropped packet, and the
 /// shared file.
-pub(super) struct DropSink {
+pub(crate) struct DropSink {
     fmt: crate::dropped::UnitFormat,
     w: Arc<Mutex<crate::dropped::DroppedWriter>>,
 }
@@ -82,16 +82,25 @@ fn save_dropped(d: &mut Option<DropSink>, data: &[u8], o: Outcome) -> Result<(),
 
 impl<'a, W: Write> Emitter<'a, W> {
     pub(super) fn new(out: &'a Arc<Mutex<W>>, dropped: Option<DropSink>, plan: &Plan) -> Self {
+        Self::with_tcp(out, dropped, plan.tcp)
+    }
+
+    /// An emitter whose TCP reassembler holds at most `tcp`.
+    pub(crate) fn with_tcp(
+        out: &'a Arc<Mutex<W>>,
+        dropped: Option<DropSink>,
+        tcp: crate::tcpdns::TcpLimits,
+    ) -> Self {
         Emitter {
             out,
             defrag: Defrag::new(DefragLimits::default()),
-            tcp: crate::tcpdns::TcpDns::new(plan.tcp),
+            tcp: crate::tcpdns::TcpDns::new(tcp),
             dropped,
         }
     }
 
     /// Count and write one unit.
-    pub(super) fn unit(
+    pub(crate) fn unit(
         &mut self,
         piece: Piece<'_>,
         washer: &mut Washer,
@@ -225,12 +234,8 @@ impl<'a, W: Write> Emitter<'a, W> {
                     self.defrag_write(o, piece, washer, stats)?;
                 }
                 Verdict::Drop(reason) => {
-                    stats.written -= 1;
-                    stats.dropped(reason);
-                    if let Some(d) = self.dropped.as_mut() {
-                        d.packet(&r.unit, reason)
-                            .map_err(|e| CliError::io("--dropped file", e))?;
-                    }
+                    unwrite(stats, &mut self.dropped, &r.unit, reason)
+                        .map_err(|e| CliError::io("--dropped file", e))?;
                 }
             }
         }
@@ -261,19 +266,7 @@ impl<'a, W: Write> Emitter<'a, W> {
             return o.write_all(data).map_err(|e| CliError::io("output", e));
         }
         let dropped = &mut self.dropped;
-        let mut emit = |bytes: Vec<u8>, v: Verdict| -> std::io::Result<()> {
-            match v {
-                Verdict::Write => o.write_all(&bytes),
-                Verdict::Drop(r) => {
-                    stats.written -= 1;
-                    stats.dropped(r);
-                    match dropped.as_mut() {
-                        Some(d) => d.packet(&bytes, r),
-                        None => Ok(()),
-                    }
-                }
-            }
-        };
+        let mut emit = |bytes: Vec<u8>, v: Verdict| settle(&mut *o, stats, dropped, &bytes, v);
         let res = match fragment {
             Some((f, r)) => self
                 .defrag
@@ -284,7 +277,7 @@ impl<'a, W: Write> Emitter<'a, W> {
     }
 
     /// End of one input: resolve every held fragment group.
-    pub(super) fn finish(
+    pub(crate) fn finish(
         &mut self,
         washer: &mut Washer,
         stats: &mut Stats,
@@ -297,19 +290,7 @@ impl<'a, W: Write> Emitter<'a, W> {
         self.drain_tcp(&mut *o, washer, stats)?;
         stats.tcp_flows_evicted += self.tcp.evicted();
         let dropped = &mut self.dropped;
-        let mut emit = |bytes: Vec<u8>, v: Verdict| -> std::io::Result<()> {
-            match v {
-                Verdict::Write => o.write_all(&bytes),
-                Verdict::Drop(r) => {
-                    stats.written -= 1;
-                    stats.dropped(r);
-                    match dropped.as_mut() {
-                        Some(d) => d.packet(&bytes, r),
-                        None => Ok(()),
-                    }
-                }
-            }
-        };
+        let mut emit = |bytes: Vec<u8>, v: Verdict| settle(&mut *o, stats, dropped, &bytes, v);
         let r = self
             .defrag
             .finish(&mut emit)
@@ -317,6 +298,37 @@ impl<'a, W: Write> Emitter<'a, W> {
         stats.names.add(&self.defrag.names);
         self.defrag.names = Default::default();
         r
+    }
+}
+
+/// A unit the defragmenter or the TCP reassembler resolved: written, or
+/// dropped after all (counted as written when it came in).
+fn settle<W: Write>(
+    o: &mut W,
+    stats: &mut Stats,
+    dropped: &mut Option<DropSink>,
+    bytes: &[u8],
+    v: Verdict,
+) -> std::io::Result<()> {
+    match v {
+        Verdict::Write => o.write_all(bytes),
+        Verdict::Drop(r) => unwrite(stats, dropped, bytes, r),
+    }
+}
+
+/// A unit counted as written is dropped: count it so, and keep it in the
+/// `--dropped` file.
+fn unwrite(
+    stats: &mut Stats,
+    dropped: &mut Option<DropSink>,
+    bytes: &[u8],
+    reason: &'static str,
+) -> std::io::Result<()> {
+    stats.written -= 1;
+    stats.dropped(reason);
+    match dropped.as_mut() {
+        Some(d) => d.packet(bytes, reason),
+        None => Ok(()),
     }
 }
 

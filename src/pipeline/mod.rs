@@ -53,6 +53,7 @@ mod washer;
 
 pub use args::{CompressArg, ScopeArg, Unparsed, WashArgs};
 pub use cache::{AddrCache, DEFAULT_CACHE_ENTRIES};
+pub(crate) use emit::{Emitter, Piece};
 pub use file::{input_error, output_compression, wash_one, wash_stream};
 pub use io::FlushOnBlock;
 pub(crate) use io::SharedWriter;
