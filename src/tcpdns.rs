@@ -920,7 +920,10 @@ impl TcpDns {
         // sequence numbers move (see `resize_current`); otherwise, or when
         // that cannot be done, the message is dropped.
         let mut resized = false;
-        if washer.reverse_names == crate::revname::ReverseNames::Wash {
+        // A complete message without an `arpa` label (no name site) has
+        // no reverse name to rewrite.
+        let names = !complete || !self.loc.names.is_empty();
+        if names && washer.reverse_names == crate::revname::ReverseNames::Wash {
             let mut names = crate::revname::NameStats::default();
             match crate::revwash::rewrite_message(&self.scratch[2..], washer, &mut names) {
                 Ok(None) => {}
