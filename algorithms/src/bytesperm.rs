@@ -64,18 +64,7 @@ impl BytesPerm {
     /// replaces the value `h` with `AES-128(piece, h) XOR h`, as
     /// [`crate::macperm::MacPerm::derive`] does under its own label.
     pub fn derive(technique_key: &[u8]) -> [u8; 16] {
-        let mut h = LABEL;
-        for piece in technique_key.chunks(16) {
-            let mut k = [0u8; 16];
-            k[..piece.len()].copy_from_slice(piece);
-            let c = Aes128::new(&k.into());
-            let mut b = aes::Block::from(h);
-            c.encrypt_block(&mut b);
-            for (o, x) in h.iter_mut().zip(b.iter()) {
-                *o ^= x;
-            }
-        }
-        h
+        crate::key::derive_subkey(LABEL, technique_key)
     }
 
     fn enc(&self, b: &mut [u8; 16]) {

@@ -82,6 +82,27 @@ impl<const N: usize> std::fmt::Debug for Key<N> {
     }
 }
 
+/// A 16-byte sub-key for one use, named by `label`, from a technique key
+/// (used in 16-byte pieces, the last one zero-padded): starting from
+/// `label`, each piece in turn replaces the value `h` with
+/// `AES-128(piece, h) XOR h` (Davies-Meyer), so the sub-key reveals nothing
+/// about the technique's key and differs for every key and label.
+pub fn derive_subkey(label: [u8; 16], technique_key: &[u8]) -> [u8; 16] {
+    use aes::cipher::{BlockEncrypt, KeyInit};
+    let mut h = label;
+    for piece in technique_key.chunks(16) {
+        let mut k = [0u8; 16];
+        k[..piece.len()].copy_from_slice(piece);
+        let c = aes::Aes128::new(&k.into());
+        let mut b = aes::Block::from(h);
+        c.encrypt_block(&mut b);
+        for (o, x) in h.iter_mut().zip(b.iter()) {
+            *o ^= x;
+        }
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
