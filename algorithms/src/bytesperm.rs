@@ -9,7 +9,10 @@
 //! followed by the half's bytes, then expanded in counter mode. Whatever
 //! the round function, such an (unbalanced) Feistel network is a
 //! permutation of the strings of each length, so two identifiers never
-//! collide and the map can be inverted with the key.
+//! collide and the map can be inverted with the key. A single byte has no
+//! two halves of bytes: it is split into two 4-bit halves instead, and
+//! [`NIBBLE_ROUNDS`] rounds take 4 bits of one AES block each (a keyed
+//! permutation of the 256 values, not a fixed XOR).
 //!
 //! - preserves: the length; nothing else;
 //! - reversible: yes, with the key ([`BytesPerm::unmap`]);
@@ -35,6 +38,9 @@ use aes::Aes128;
 
 /// Feistel rounds.
 pub const ROUNDS: u8 = 8;
+
+/// Feistel rounds over the two 4-bit halves of a one-byte string.
+pub const NIBBLE_ROUNDS: u8 = 16;
 
 /// The label an identifier key is derived under (see [`BytesPerm::derive`]).
 pub const LABEL: [u8; 16] = *b"ipwash EDNS id 1";
@@ -103,10 +109,42 @@ impl BytesPerm {
         }
     }
 
+    /// The round function of a one-byte string: 4 bits from the round,
+    /// the tweak and the other half.
+    fn f_nibble(&self, round: u8, tweak: u32, half: u8) -> u8 {
+        let mut h = [0u8; 16];
+        h[0] = round;
+        h[1..5].copy_from_slice(&tweak.to_be_bytes());
+        h[5] = half;
+        h[15] = 0x31;
+        self.enc(&mut h);
+        h[0] & 15
+    }
+
+    fn run_byte(&self, tweak: u32, b: &mut u8, forward: bool) {
+        let (mut l, mut r) = (*b >> 4, *b & 15);
+        let mut round = |i: u8| {
+            if i % 2 == 0 {
+                l ^= self.f_nibble(i, tweak, r);
+            } else {
+                r ^= self.f_nibble(i, tweak, l);
+            }
+        };
+        if forward {
+            (0..NIBBLE_ROUNDS).for_each(&mut round);
+        } else {
+            (0..NIBBLE_ROUNDS).rev().for_each(&mut round);
+        }
+        *b = l << 4 | r;
+    }
+
     fn run(&self, tweak: u32, d: &mut [u8], forward: bool) {
         let n = d.len();
         if n == 0 {
             return;
+        }
+        if let [b] = d {
+            return self.run_byte(tweak, b, forward);
         }
         let (l, r) = d.split_at_mut(n / 2);
         let mut round = |i: u8| {
@@ -146,7 +184,7 @@ mod tests {
             let orig: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(29)).collect();
             let mut d = orig.clone();
             p.map(7, &mut d);
-            if n >= 2 {
+            if n >= 1 {
                 assert_ne!(d, orig, "length {n}");
             }
             p.unmap(7, &mut d);
@@ -163,6 +201,22 @@ mod tests {
             p.map(1, &mut d);
             assert!(seen.insert(d));
         }
+    }
+
+    #[test]
+    fn one_byte_strings_are_permuted_not_xored() {
+        let p = BytesPerm::new(&[4u8; 16]);
+        let mut seen = HashSet::new();
+        let mut diffs = HashSet::new();
+        for x in 0..=u8::MAX {
+            let mut d = [x];
+            p.map(3, &mut d);
+            assert!(seen.insert(d[0]));
+            diffs.insert(d[0] ^ x);
+            p.unmap(3, &mut d);
+            assert_eq!(d, [x]);
+        }
+        assert!(diffs.len() > 64, "{} distinct differences", diffs.len());
     }
 
     #[test]
