@@ -3,8 +3,10 @@
 //! change length.
 //!
 //! # Rules (fail closed)
-//! Every DNS message the walker finds with an `arpa` label
-//! ([`crate::packet::NameSite`]) is re-encoded by [`crate::dnsenc`] with
+//! Every DNS message the walker finds with an `arpa` label, and every DNS
+//! message cut by the end of the captured bytes (whose last name may be a
+//! reverse name cut before its `arpa` label), is a name site
+//! ([`crate::packet::NameSite`]) and is re-encoded by [`crate::dnsenc`] with
 //! every reverse name washed ([`crate::revname`]). Then:
 //! - the same length: the new bytes are written in place and every covering
 //!   checksum is updated incrementally (UDP, TCP, ICMP-quoted, tunnelled);
@@ -62,7 +64,10 @@ fn rewrite(
     washer: &mut Washer,
     stats: &mut NameStats,
 ) -> Result<Option<Vec<u8>>, EncError> {
-    if !dnsenc::may_hold_reverse(msg) {
+    // A whole message without an `arpa` label holds no reverse name; a cut
+    // one may end inside a reverse name before its `arpa` label, which only
+    // the walk in `dnsenc::rewrite` can tell.
+    if complete && !dnsenc::may_hold_reverse(msg) {
         return Ok(None);
     }
     let mut map = |w: &[u8]| revname::wash_wire(w, washer);

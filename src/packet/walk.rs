@@ -1299,7 +1299,10 @@ impl<'a, 'o> Walker<'a, 'o> {
         self.out.ecs = ecs;
         r?;
         self.dns_fields(m0, m1, complete, ctx)?;
-        if crate::dnsenc::may_hold_reverse(m) {
+        // A cut message is a name site even without a visible `arpa` label:
+        // a name cut by the end may be a reverse name whose address labels
+        // are all that was captured (`crate::revwash` drops it).
+        if !complete || crate::dnsenc::may_hold_reverse(m) {
             let mut regions = [(0u16, 0u32, 0u32); MAX_REGIONS];
             for (d, r) in regions.iter_mut().zip(ctx.regions()) {
                 *d = (r.ck, r.base, r.end);
