@@ -1119,11 +1119,13 @@ impl<'a, 'o> Walker<'a, 'o> {
         let payload = self.p.get(pl..pend).unwrap_or(&[]);
         let r = roles(sport, dport, payload);
         let uctx = ctx.with(ck, at, cov_end)?;
-        if super::dns_ports(sport, dport, &self.out.dns_ports) || is_mdns(sport, dport) {
+        let dns = super::dns_ports(sport, dport, &self.out.dns_ports);
+        if dns || is_mdns(sport, dport) {
             // Multicast DNS and LLMNR are not DNS exchanges (no sides), but
             // their ECS, EDNS options (the Owner option holds MAC
-            // addresses), answers and reverse names are washed alike.
-            self.dns_udp(pl, pend, pshort, &uctx)?;
+            // addresses), answers and reverse names are washed alike; they
+            // are not listed in `Located::dns`.
+            self.dns_udp(pl, pend, pshort, dns, &uctx)?;
         } else if sport == 3544 || dport == 3544 {
             self.teredo(pl, pend, pshort, &uctx)?;
         } else if !r.dns && (sport == 4789 || dport == 4789) {
@@ -1280,8 +1282,17 @@ impl<'a, 'o> Walker<'a, 'o> {
         Ok(())
     }
 
-    /// One DNS message at `m0..m1`; `complete` unless cut.
-    fn dns_msg(&mut self, m0: usize, m1: usize, complete: bool, tcp: bool, ctx: &Ctx) -> R<()> {
+    /// One DNS message at `m0..m1`; `complete` unless cut; `listed` in
+    /// [`super::Located::dns`] when complete and not quoted.
+    fn dns_msg(
+        &mut self,
+        m0: usize,
+        m1: usize,
+        complete: bool,
+        tcp: bool,
+        listed: bool,
+        ctx: &Ctx,
+    ) -> R<()> {
         let p = self.p;
         let m = p.get(m0..m1).unwrap_or(&[]);
         let mut ecs = std::mem::take(&mut self.out.ecs);
@@ -1319,7 +1330,7 @@ impl<'a, 'o> Walker<'a, 'o> {
                 nreg: ctx.nreg,
             });
         }
-        if complete && !ctx.quoted {
+        if listed && complete && !ctx.quoted {
             self.out.dns.push(m0..m1);
         }
         Ok(())
@@ -1328,7 +1339,7 @@ impl<'a, 'o> Walker<'a, 'o> {
     /// The whole input is one DNS message (see [`super::locate_dns`]).
     pub(super) fn dns_message(&mut self, complete: bool) -> R<()> {
         let n = self.p.len();
-        self.dns_msg(0, n, complete, true, &Ctx::top())
+        self.dns_msg(0, n, complete, true, true, &Ctx::top())
     }
 
     /// The EDNS client identifiers and client addresses of the message at
@@ -1411,14 +1422,14 @@ impl<'a, 'o> Walker<'a, 'o> {
         Ok(())
     }
 
-    fn dns_udp(&mut self, at: usize, end: usize, short: bool, ctx: &Ctx) -> R<()> {
+    fn dns_udp(&mut self, at: usize, end: usize, short: bool, listed: bool, ctx: &Ctx) -> R<()> {
         if self.no_dns && !ctx.quoted {
             return Ok(());
         }
         if at >= end && !short {
             return Ok(());
         }
-        self.dns_msg(at, end, !short, false, ctx)
+        self.dns_msg(at, end, !short, false, listed, ctx)
     }
 
     fn dns_tcp(&mut self, mut at: usize, end: usize, short: bool, ctx: &Ctx) -> R<()> {
@@ -1438,9 +1449,9 @@ impl<'a, 'o> Walker<'a, 'o> {
                 if !short {
                     return Err(DropReason::TcpDnsSplit);
                 }
-                return self.dns_msg(m0, end, false, true, ctx);
+                return self.dns_msg(m0, end, false, true, true, ctx);
             }
-            self.dns_msg(m0, m1, true, true, ctx)?;
+            self.dns_msg(m0, m1, true, true, true, ctx)?;
             at = m1;
         }
         Ok(())
