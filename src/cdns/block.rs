@@ -611,16 +611,20 @@ impl BlockWasher {
     }
 
     fn wash_mm_payloads(&mut self, buf: &mut [u8], washer: &mut Washer, stats: &mut CdnsStats) {
+        // A malformed message that cannot be searched for ECS, EDNS
+        // identifiers or reverse names reliably keeps its 12-byte header
+        // (no addresses) and has the rest zeroed.
+        let blank = |msg: &mut [u8], stats: &mut CdnsStats| {
+            if let Some(rest) = msg.get_mut(12..) {
+                rest.fill(0);
+            }
+            stats.blanked += 1;
+        };
         for m in &self.mmds {
             let Some(b) = m.payload else { continue };
             let msg = &mut buf[b.range()];
             if find_ecs(msg, &mut self.ecs).is_err() {
-                // A malformed message cannot be searched for ECS reliably:
-                // keep the 12-byte header (no addresses), zero the rest.
-                if let Some(rest) = msg.get_mut(12..) {
-                    rest.fill(0);
-                }
-                stats.blanked += 1;
+                blank(msg, stats);
                 continue;
             }
             for f in &self.ecs {
@@ -631,8 +635,24 @@ impl BlockWasher {
                 }
             }
             self.ecs.clear();
-            // find_ecs walked it, so this cannot fail.
-            let _ = crate::edns::wash_message(msg, washer, &mut self.found);
+            if crate::edns::wash_message(msg, washer, &mut self.found).is_err() {
+                blank(msg, stats);
+                continue;
+            }
+            if washer.reverse_names != crate::revname::ReverseNames::Wash {
+                continue;
+            }
+            // Reverse names as in packets; the byte string takes the new
+            // length (nothing else points into it).
+            match crate::revwash::rewrite_message(msg, washer, &mut stats.names) {
+                Ok(None) => {}
+                Ok(Some(new)) if new.len() == b.len => msg.copy_from_slice(&new),
+                Ok(Some(new)) => self.edits.replace(b.hdr, b.start + b.len, |o| {
+                    put_head(o, 2, new.len() as u64);
+                    o.extend_from_slice(&new);
+                }),
+                Err(_) => blank(msg, stats),
+            }
         }
     }
 }

@@ -52,6 +52,13 @@
 //!   changes is re-encoded as a byte string of the new length. An entry
 //!   with a non-canonical reverse name is zeroed (counted in
 //!   [`CdnsStats::blanked`]).
+//! - Reverse names in `mm-payload` (unless `--reverse-names keep`): the
+//!   payload is rewritten as a DNS message in a packet
+//!   ([`crate::revwash::rewrite_message`]); when the length changes the
+//!   byte string is re-encoded with the new length (nothing points into
+//!   it). A payload that cannot be rewritten (a non-canonical reverse name,
+//!   names that cannot be decoded) keeps its 12-byte header and has the
+//!   rest zeroed, as one that cannot be walked for ECS.
 //!
 //! Known limits: A/AAAA RDATA is not an endpoint address and is not washed.
 //!
