@@ -1778,3 +1778,62 @@ fn malformed_payload_reverse_names() {
     assert_eq!(r.unwrap().blanked, 0);
     assert_eq!(names_out(&out).1[0], query_msg(REV, 12));
 }
+
+/// RDATA of an RR whose type cannot be told (no class/type index, or one
+/// past the table) is zeroed when it holds an `arpa` label and is not a
+/// whole name (it may be RDATA with a reverse name inside); RDATA of a
+/// known type is washed; RDATA without `arpa` is left. With `--answers`,
+/// 4- or 16-byte RDATA of an RR of unknown type (possibly A/AAAA) is
+/// zeroed.
+#[test]
+fn rdata_of_unknown_type_fails_closed() {
+    let mx = |n: &str| {
+        let mut v = vec![0, 10];
+        v.extend(wire(n));
+        v
+    };
+    let rdata = vec![
+        mx(REV),             // 0: unknown type (no classtype-index)
+        mx(REV),             // 1: MX
+        mx("mail.example"),  // 2: unknown type, no arpa
+        mx(REV),             // 3: dangling classtype-index
+        wire(REV),           // 4: a whole name, unknown type
+        v4("198.51.100.9"),  // 5: unknown type, 4 bytes
+        v4("198.51.100.10"), // 6: A
+    ];
+    let rrs = [
+        (None, 0),
+        (Some(1), 1),
+        (None, 2),
+        (Some(9), 3),
+        (None, 4),
+        (None, 5),
+        (Some(0), 6),
+    ];
+    let f = names_file(&rdata, &rrs, &[]);
+    let (out, r) = run(&f, &mut names_washer(), &CdnsOptions::default());
+    let st = r.unwrap();
+    let (rd, _) = names_out(&out);
+    assert_eq!(rd[0], vec![0; rdata[0].len()]);
+    assert_eq!(rd[1], mx(REV_NOT));
+    assert_eq!(rd[2], rdata[2]);
+    assert_eq!(rd[3], vec![0; rdata[3].len()]);
+    assert_eq!(rd[4], wire(REV_NOT));
+    // Without --answers, RDATA of A records is not touched.
+    assert_eq!(rd[5], rdata[5]);
+    assert_eq!(rd[6], rdata[6]);
+    assert_eq!(st.blanked, 2);
+
+    let mut w = names_washer();
+    w.answers = true;
+    let (out, r) = run(&f, &mut w, &CdnsOptions::default());
+    let st = r.unwrap();
+    let (rd, _) = names_out(&out);
+    assert_eq!(rd[5], vec![0; 4]);
+    // 16 bytes, so possibly AAAA RDATA.
+    assert_eq!(rdata[2].len(), 16);
+    assert_eq!(rd[2], vec![0; 16]);
+    assert_eq!(rd[6], v4("57.204.155.245"));
+    assert_eq!(st.blanked, 4);
+    assert_eq!(st.answers_rewritten, 1);
+}

@@ -490,17 +490,18 @@ impl BlockWasher {
 
     /// Reverse names in `name-rdata` entries (not those used as OPT RDATA).
     fn wash_names(&mut self, buf: &mut [u8], washer: &mut Washer, stats: &mut CdnsStats) {
-        // The RR type of each entry used as RDATA, when one type is known.
+        // The RR type of each entry used as RDATA, when one type is known:
+        // None for RDATA of an RR whose type cannot be told (no or a
+        // dangling class/type index, a class/type without a type) or of
+        // RRs of two types.
         let mut rtype: HashMap<u64, Option<u64>> = HashMap::new();
         for &(ct, rd) in &self.rrs {
-            let (Some(rd), Some(t)) = (
-                rd,
-                ct.and_then(|c| self.classtypes.get(c as usize).copied().flatten()),
-            ) else {
+            let Some(rd) = rd else {
                 continue;
             };
-            let e = rtype.entry(rd).or_insert(Some(t));
-            if *e != Some(t) {
+            let t = ct.and_then(|c| self.classtypes.get(c as usize).copied().flatten());
+            let e = rtype.entry(rd).or_insert(t);
+            if *e != t {
                 *e = None;
             }
         }
@@ -606,6 +607,23 @@ impl BlockWasher {
             };
             if crate::edns::wash_addr(&mut buf[b.range()], &a, washer) {
                 stats.answers_rewritten += 1;
+            }
+        }
+        // RDATA of an RR whose type cannot be told (no or a dangling
+        // class/type index, a class/type without a type) may be an A or
+        // AAAA record's: zeroed when it has their length.
+        let mut blanked = std::collections::BTreeSet::new();
+        for &(ct, rd) in &self.rrs {
+            let t = ct.and_then(|c| self.classtypes.get(c as usize).copied().flatten());
+            let (None, Some(rd)) = (t, rd) else {
+                continue;
+            };
+            let Some(Some(b)) = self.name_rdata.get(rd as usize).copied() else {
+                continue;
+            };
+            if (b.len == 4 || b.len == 16) && blanked.insert(rd) {
+                buf[b.range()].fill(0);
+                stats.blanked += 1;
             }
         }
     }
