@@ -160,6 +160,12 @@ pub(super) struct Walker<'a, 'o> {
     outer_ip: Option<(usize, Family)>,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: act as if [`Walker::tcp_seg`] could not describe a segment.
+    pub(super) static NO_SEG: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Multicast DNS (5353) or LLMNR (5355) on either end.
 pub(crate) fn is_mdns(sport: u16, dport: u16) -> bool {
     [5353, 5355].iter().any(|&p| p == sport || p == dport)
@@ -1164,10 +1170,16 @@ impl<'a, 'o> Walker<'a, 'o> {
         if super::dns_ports(sport, dport, &self.out.dns_ports) {
             if self.out.follow_tcp && ctx.depth == 0 && !ctx.quoted && !self.no_dns {
                 self.tcp_seg(at, hend, end, short, ps, sport, dport);
-                if !short {
+                #[cfg(test)]
+                if NO_SEG.with(std::cell::Cell::get) {
+                    self.out.tcp = None;
+                }
+                if !short && self.out.tcp.is_some() {
                     // The stream reassembler walks the DNS messages.
                     return Ok(r);
                 }
+                // A segment not handed to the reassembler (or cut) has its
+                // messages walked here.
             }
             self.dns_tcp(hend, end, short, &tctx)?;
         }
