@@ -773,7 +773,20 @@ impl Defrag {
         let mut found = std::mem::take(&mut self.found);
         if let Some(m) = d.get_mut(u + 8..mend) {
             let before = m.to_vec();
-            if let Ok(true) = crate::edns::wash_message(m, washer, &mut found) {
+            let r = crate::edns::wash_message(m, washer, &mut found);
+            #[cfg(test)]
+            let r = if EDNS_FAILS.with(std::cell::Cell::get) {
+                Err(dns::DnsError::Truncated(0))
+            } else {
+                r
+            };
+            // A message that cannot be walked for its EDNS fields may hold
+            // identifiers that were not found: the datagram is dropped.
+            let Ok(changed_here) = r else {
+                self.found = found;
+                return Verdict::Drop(UNPARSED);
+            };
+            if changed_here {
                 for (i, (&o, &nb)) in before.iter().zip(m.iter()).enumerate() {
                     if o == nb {
                         continue;
@@ -1009,8 +1022,78 @@ fn fold(mut s: u32) -> u16 {
 }
 
 #[cfg(test)]
+thread_local! {
+    /// Tests: act as if the EDNS walk of a reassembled message failed.
+    static EDNS_FAILS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Raw IPv4 fragments (link type 228) of the UDP datagram `dg`, cut at
+    /// payload offset `cut` (a multiple of 8).
+    fn fragments(dg: &[u8], cut: usize) -> Vec<Vec<u8>> {
+        [(0, cut, true), (cut, dg.len(), false)]
+            .iter()
+            .map(|&(a, b, more)| {
+                let tl = (20 + b - a) as u16;
+                let fw = (a / 8) as u16 | if more { 0x2000 } else { 0 };
+                let mut p = vec![0x45, 0];
+                p.extend(tl.to_be_bytes());
+                p.extend([0, 7]);
+                p.extend(fw.to_be_bytes());
+                p.extend([64, 17, 0, 0, 192, 0, 2, 7, 198, 51, 100, 53]);
+                p.extend(&dg[a..b]);
+                p
+            })
+            .collect()
+    }
+
+    /// A reassembled DNS datagram whose EDNS fields cannot be walked is
+    /// dropped as a whole (`unparsed_dns`), never written as it came.
+    #[test]
+    fn edns_walk_failure_drops_the_datagram() {
+        let mut m = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        m.extend(b"\x03www\x07example\x03com\x00\x00\x01\x00\x01");
+        m.resize(m.len() + 24, 0);
+        let mut dg = vec![0x9c, 0x40, 0, 53];
+        dg.extend(((8 + m.len()) as u16).to_be_bytes());
+        dg.extend([0, 0]);
+        dg.extend(&m);
+        let frags = fragments(&dg, 16);
+        for fail in [false, true] {
+            let mut w = Washer::new(crate::wash::Technique::Stateless(std::sync::Arc::new(
+                crate::wash::Identity,
+            )));
+            let mut d = Defrag::new(DefragLimits::default());
+            let mut out = Vec::new();
+            let mut loc = crate::packet::Located::new();
+            EDNS_FAILS.with(|c| c.set(fail));
+            for f in &frags {
+                crate::packet::locate(228, f, &mut loc).unwrap();
+                let fi = loc.frag.clone().unwrap();
+                d.push_fragment(f.clone(), 0..f.len(), &fi, &mut w, &mut |u, v| {
+                    out.push((u, v));
+                    Ok(())
+                })
+                .unwrap();
+            }
+            d.finish(&mut |u, v| {
+                out.push((u, v));
+                Ok(())
+            })
+            .unwrap();
+            EDNS_FAILS.with(|c| c.set(false));
+            let want = if fail {
+                Verdict::Drop(UNPARSED)
+            } else {
+                Verdict::Write
+            };
+            assert_eq!(out.len(), 2);
+            assert!(out.iter().all(|(_, v)| *v == want), "{out:?}");
+        }
+    }
 
     #[test]
     fn classify_walks_extension_headers() {

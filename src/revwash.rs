@@ -3,8 +3,10 @@
 //! change length.
 //!
 //! # Rules (fail closed)
-//! Every DNS message the walker finds with an `arpa` label
-//! ([`crate::packet::NameSite`]) is re-encoded by [`crate::dnsenc`] with
+//! Every DNS message the walker finds with an `arpa` label, and every DNS
+//! message cut by the end of the captured bytes (whose last name may be a
+//! reverse name cut before its `arpa` label), is a name site
+//! ([`crate::packet::NameSite`]) and is re-encoded by [`crate::dnsenc`] with
 //! every reverse name washed ([`crate::revname`]). Then:
 //! - the same length: the new bytes are written in place and every covering
 //!   checksum is updated incrementally (UDP, TCP, ICMP-quoted, tunnelled);
@@ -66,7 +68,10 @@ fn rewrite(
     washer: &mut Washer,
     stats: &mut NameStats,
 ) -> Result<Option<Vec<u8>>, EncError> {
-    if !dnsenc::may_hold_reverse(msg) {
+    // A whole message without an `arpa` label holds no reverse name; a cut
+    // one may end inside a reverse name before its `arpa` label, which only
+    // the walk in `dnsenc::rewrite` can tell.
+    if complete && !dnsenc::may_hold_reverse(msg) {
         return Ok(None);
     }
     let mut map = |w: &[u8]| revname::wash_wire(w, washer);
@@ -186,11 +191,14 @@ pub fn wash_datagram(
 }
 
 /// Wash the reverse names in a stored name or RDATA (C-DNS `name-rdata`:
-/// names uncompressed). `rtype`: the RR type when the entry is known to be
-/// RDATA of one type. An entry that is a whole name is washed as a name;
-/// RDATA of a type holding names has each name washed; anything else is
-/// left. Err: fail closed (a non-canonical name, or RDATA of a name type
-/// that does not parse).
+/// names uncompressed) that holds an `arpa` label. `rtype`: the RR type
+/// when the entry is known to be RDATA of one type. An entry that is a
+/// whole name is washed as a name; RDATA of a type holding names has each
+/// name washed; RDATA of a known type without names is left (as
+/// [`crate::dnsenc`] copies it in messages). Err: fail closed (a
+/// non-canonical name, RDATA of a name type that does not parse, or an
+/// entry that is not a whole name and whose type is not known: it may be
+/// RDATA with a reverse name inside).
 pub fn wash_stored(
     entry: &[u8],
     rtype: Option<u64>,
@@ -206,13 +214,11 @@ pub fn wash_stored(
     if revname::wire_labels(entry).is_some() {
         return one(entry, stats);
     }
-    let Some((fixed, names, rest)) = rtype
-        .and_then(|t| u16::try_from(t).ok())
-        .and_then(dnsenc::rdata_shape)
-    else {
+    let bad = revname::NameFault::NonCanonical;
+    let t = rtype.and_then(|t| u16::try_from(t).ok()).ok_or(bad)?;
+    let Some((fixed, names, rest)) = dnsenc::rdata_shape(t) else {
         return Ok(None);
     };
-    let bad = revname::NameFault::NonCanonical;
     let mut out = entry.get(..fixed).ok_or(bad)?.to_vec();
     let mut at = fixed;
     let mut changed = false;

@@ -1642,3 +1642,198 @@ fn queries_prefix_file_matches_full_file() {
         read_queries(&f).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+// ------------------------------------- reverse names and unknown RR types
+
+/// A wire name from dotted text.
+fn wire(n: &str) -> Vec<u8> {
+    let mut o = Vec::new();
+    for l in n.split('.').filter(|l| !l.is_empty()) {
+        o.push(l.len() as u8);
+        o.extend(l.as_bytes());
+    }
+    o.push(0);
+    o
+}
+
+/// A query for `n`, type `qtype`.
+fn query_msg(n: &str, qtype: u16) -> Vec<u8> {
+    let mut m = vec![0x43, 0x21, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    m.extend(wire(n));
+    m.extend(qtype.to_be_bytes());
+    m.extend([0, 1]);
+    m
+}
+
+/// One block: `name-rdata` entries, RRs `(classtype-index, rdata-index)`
+/// over the class/type table [A, MX], and malformed-message data with the
+/// given payloads.
+fn names_file(rdata: &[Vec<u8>], rrs: &[(Option<u64>, u64)], payloads: &[Vec<u8>]) -> Vec<u8> {
+    let storage = vec![
+        (0, U(1_000_000)),
+        (1, U(5000)),
+        (
+            2,
+            M(vec![(0, U(0x3ffff)), (1, U(0x1ffff)), (2, U(3)), (3, U(3))]),
+        ),
+        (3, A(vec![U(0)])),
+        (4, A(vec![U(1), U(15), U(41)])),
+    ];
+    let preamble = M(vec![
+        (0, U(1)),
+        (1, U(0)),
+        (2, U(99)),
+        (3, A(vec![M(vec![(0, M(storage))])])),
+    ]);
+    let rr = |&(ct, rd): &(Option<u64>, u64)| {
+        let mut m = vec![(0, U(0))];
+        if let Some(c) = ct {
+            m.push((1, U(c)));
+        }
+        m.push((3, U(rd)));
+        M(m)
+    };
+    let block = M(vec![
+        (0, M(vec![(0, A(vec![U(1_600_000_000), U(5)]))])),
+        (
+            2,
+            M(vec![
+                (0, A(vec![B(v4("192.0.2.1"))])),
+                (
+                    1,
+                    A(vec![
+                        M(vec![(0, U(1)), (1, U(1))]),
+                        M(vec![(0, U(15)), (1, U(1))]),
+                    ]),
+                ),
+                (2, A(rdata.iter().map(|b| B(b.clone())).collect())),
+                (7, A(rrs.iter().map(rr).collect())),
+                (
+                    8,
+                    A(payloads
+                        .iter()
+                        .map(|p| M(vec![(0, U(0)), (2, U(0)), (3, B(p.clone()))]))
+                        .collect()),
+                ),
+            ]),
+        ),
+    ]);
+    let mut o = vec![0x83];
+    enc(&T("C-DNS"), &mut o);
+    enc(&preamble, &mut o);
+    enc(&Ai(vec![block]), &mut o);
+    o
+}
+
+fn names_washer() -> Washer {
+    let mut w = washer(Spec {
+        tech: Tech::Not,
+        clients_only: false,
+        blank: true,
+    });
+    w.reverse_names = ipwash::revname::ReverseNames::Wash;
+    w
+}
+
+/// The `name-rdata` entries and malformed payloads of the only block.
+fn names_out(out: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let f = dec(out);
+    let t = get(&blocks(&f)[0], 2).unwrap();
+    let rd = arr(get(t, 2)).iter().map(bytes).collect();
+    let mm = arr(get(t, 8))
+        .iter()
+        .map(|m| bytes(get(m, 3).unwrap()))
+        .collect();
+    (rd, mm)
+}
+
+/// 198.51.100.7 under NOT is 57.204.155.248.
+const REV: &str = "7.100.51.198.in-addr.arpa";
+const REV_NOT: &str = "248.155.204.57.in-addr.arpa";
+
+/// Reverse names in malformed-message payloads are washed as in packets;
+/// the byte string takes the new length. A payload whose names cannot be
+/// rewritten (a non-canonical reverse name) keeps its header and has the
+/// rest zeroed.
+#[test]
+fn malformed_payload_reverse_names() {
+    let nc = query_msg("01.100.51.198.in-addr.arpa", 12);
+    let plain = query_msg("www.example.com", 1);
+    let f = names_file(&[], &[], &[query_msg(REV, 12), nc.clone(), plain.clone()]);
+    let (out, r) = run(&f, &mut names_washer(), &CdnsOptions::default());
+    let st = r.unwrap();
+    let (_, mm) = names_out(&out);
+    assert_eq!(mm[0], query_msg(REV_NOT, 12));
+    let mut blank = nc[..12].to_vec();
+    blank.resize(nc.len(), 0);
+    assert_eq!(mm[1], blank);
+    assert_eq!(mm[2], plain);
+    assert_eq!(st.blanked, 1);
+    assert_eq!(st.names.found, 1);
+    assert_eq!(st.names.washed, 1);
+    // `--reverse-names keep`: payloads as they came.
+    let mut keep = names_washer();
+    keep.reverse_names = ipwash::revname::ReverseNames::Keep;
+    let (out, r) = run(&f, &mut keep, &CdnsOptions::default());
+    assert_eq!(r.unwrap().blanked, 0);
+    assert_eq!(names_out(&out).1[0], query_msg(REV, 12));
+}
+
+/// RDATA of an RR whose type cannot be told (no class/type index, or one
+/// past the table) is zeroed when it holds an `arpa` label and is not a
+/// whole name (it may be RDATA with a reverse name inside); RDATA of a
+/// known type is washed; RDATA without `arpa` is left. With `--answers`,
+/// 4- or 16-byte RDATA of an RR of unknown type (possibly A/AAAA) is
+/// zeroed.
+#[test]
+fn rdata_of_unknown_type_fails_closed() {
+    let mx = |n: &str| {
+        let mut v = vec![0, 10];
+        v.extend(wire(n));
+        v
+    };
+    let rdata = vec![
+        mx(REV),             // 0: unknown type (no classtype-index)
+        mx(REV),             // 1: MX
+        mx("mail.example"),  // 2: unknown type, no arpa
+        mx(REV),             // 3: dangling classtype-index
+        wire(REV),           // 4: a whole name, unknown type
+        v4("198.51.100.9"),  // 5: unknown type, 4 bytes
+        v4("198.51.100.10"), // 6: A
+    ];
+    let rrs = [
+        (None, 0),
+        (Some(1), 1),
+        (None, 2),
+        (Some(9), 3),
+        (None, 4),
+        (None, 5),
+        (Some(0), 6),
+    ];
+    let f = names_file(&rdata, &rrs, &[]);
+    let (out, r) = run(&f, &mut names_washer(), &CdnsOptions::default());
+    let st = r.unwrap();
+    let (rd, _) = names_out(&out);
+    assert_eq!(rd[0], vec![0; rdata[0].len()]);
+    assert_eq!(rd[1], mx(REV_NOT));
+    assert_eq!(rd[2], rdata[2]);
+    assert_eq!(rd[3], vec![0; rdata[3].len()]);
+    assert_eq!(rd[4], wire(REV_NOT));
+    // Without --answers, RDATA of A records is not touched.
+    assert_eq!(rd[5], rdata[5]);
+    assert_eq!(rd[6], rdata[6]);
+    assert_eq!(st.blanked, 2);
+
+    let mut w = names_washer();
+    w.answers = true;
+    let (out, r) = run(&f, &mut w, &CdnsOptions::default());
+    let st = r.unwrap();
+    let (rd, _) = names_out(&out);
+    assert_eq!(rd[5], vec![0; 4]);
+    // 16 bytes, so possibly AAAA RDATA.
+    assert_eq!(rdata[2].len(), 16);
+    assert_eq!(rd[2], vec![0; 16]);
+    assert_eq!(rd[6], v4("57.204.155.245"));
+    assert_eq!(st.blanked, 4);
+    assert_eq!(st.answers_rewritten, 1);
+}

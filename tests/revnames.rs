@@ -771,3 +771,94 @@ fn cdns_reverse_names() {
     assert!(seen > 0);
     std::fs::remove_dir_all(&d).ok();
 }
+
+// ------------------------------------------------------------------
+// Messages cut by the snapshot length.
+
+/// A classic pcap whose records keep only the first `cut` bytes of each
+/// frame (the original length stays that of the whole frame).
+fn pcap_cut(frames: &[(Vec<u8>, usize)]) -> Vec<u8> {
+    let mut v = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    v.extend([0; 8]);
+    v.extend(65535u32.to_le_bytes());
+    v.extend(1u32.to_le_bytes());
+    for (i, (f, cut)) in frames.iter().enumerate() {
+        let n = (*cut).min(f.len());
+        v.extend((1_700_000_000 + i as u32).to_le_bytes());
+        v.extend(0u32.to_le_bytes());
+        v.extend((n as u32).to_le_bytes());
+        v.extend((f.len() as u32).to_le_bytes());
+        v.extend(&f[..n]);
+    }
+    v
+}
+
+/// A reverse name cut by the snapshot length before its `arpa` label is
+/// visible (inside `in-addr`, between `in-addr` and `arpa`, inside `arpa`,
+/// right after the address labels, inside an address label) is dropped as
+/// `reverse_name_cut`, never written with the address labels in clear; a
+/// cut name that cannot be a reverse name is written.
+#[test]
+fn cut_before_arpa_is_dropped() {
+    let d = tmp("cutarpa");
+    let key = common::key_file(&d, "k.key", KEY);
+    let q = query(9, QNAME, 12);
+    let f = pkt::dns_frame(C, S, 40000, 53, &q);
+    // Offset of the QNAME in the frame: Ethernet, IPv4, UDP, DNS header.
+    let qn = 14 + 20 + 8 + 12;
+    // `7.100.51.198` is 1+1 + 1+3 + 1+2 + 1+3 bytes.
+    let addr_end = qn + 13;
+    let cuts = [
+        addr_end - 2,         // inside `198`
+        addr_end,             // after the address labels
+        addr_end + 1 + 3,     // `in-`
+        addr_end + 1 + 7,     // `in-addr`, before `arpa`
+        addr_end + 1 + 7 + 3, // `ar`
+    ];
+    let mut fr: Vec<(Vec<u8>, usize)> = cuts.iter().map(|&c| (f.clone(), c)).collect();
+    // Controls: a plain name cut in the middle, written.
+    let plain = pkt::dns_frame(C, S, 40001, 53, &query(10, "www.example.com", 1));
+    fr.push((plain.clone(), qn + 7));
+    let pcap = d.join("in.pcap");
+    std::fs::write(&pcap, pcap_cut(&fr)).unwrap();
+    let out = d.join("out.pcap");
+    let st = wash(&pcap, &out, &key, &[]);
+    assert_eq!(
+        st["dropped_by_reason"]["reverse_name_cut"],
+        cuts.len(),
+        "{st}"
+    );
+    assert_eq!(st["packets_written"], 1, "{st}");
+    let written = std::fs::read(&out).unwrap();
+    // The one record left is the plain name, cut as it came.
+    assert_eq!(written.len(), 24 + 16 + qn + 7);
+    assert_eq!(&written[24 + 16 + qn..], &plain[qn..qn + 7]);
+    // With `--reverse-names keep` nothing is dropped for names.
+    let out2 = d.join("kept.pcap");
+    let st = wash(&pcap, &out2, &key, &["--reverse-names", "keep"]);
+    assert_eq!(st["packets_written"], cuts.len() + 1, "{st}");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// A datagram captured whole whose DNS message ends inside a possible
+/// reverse name (no `arpa` label) is not a cut message: the shortcut leaves
+/// it to the walker, which refuses it (`unparsed_dns`).
+#[test]
+fn whole_datagram_ending_inside_a_name_is_unparsed() {
+    let d = tmp("shortmsg");
+    let key = common::key_file(&d, "k.key", KEY);
+    let q = query(11, QNAME, 12);
+    // The DNS message stops after `in-`; the UDP and IP lengths say so.
+    let msg = &q[..12 + 13 + 4];
+    let fr = vec![
+        pkt::dns_frame(C, S, 40000, 53, msg),
+        pkt::dns_frame(C, S, 40001, 53, &query(12, "www.example.com", 1)),
+    ];
+    let pcap = d.join("in.pcap");
+    std::fs::write(&pcap, pkt::pcap(1, &fr)).unwrap();
+    let out = d.join("out.pcap");
+    let st = wash(&pcap, &out, &key, &[]);
+    assert_eq!(st["dropped_by_reason"]["unparsed_dns"], 1, "{st}");
+    assert_eq!(st["packets_written"], 1, "{st}");
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -490,17 +490,18 @@ impl BlockWasher {
 
     /// Reverse names in `name-rdata` entries (not those used as OPT RDATA).
     fn wash_names(&mut self, buf: &mut [u8], washer: &mut Washer, stats: &mut CdnsStats) {
-        // The RR type of each entry used as RDATA, when one type is known.
+        // The RR type of each entry used as RDATA, when one type is known:
+        // None for RDATA of an RR whose type cannot be told (no or a
+        // dangling class/type index, a class/type without a type) or of
+        // RRs of two types.
         let mut rtype: HashMap<u64, Option<u64>> = HashMap::new();
         for &(ct, rd) in &self.rrs {
-            let (Some(rd), Some(t)) = (
-                rd,
-                ct.and_then(|c| self.classtypes.get(c as usize).copied().flatten()),
-            ) else {
+            let Some(rd) = rd else {
                 continue;
             };
-            let e = rtype.entry(rd).or_insert(Some(t));
-            if *e != Some(t) {
+            let t = ct.and_then(|c| self.classtypes.get(c as usize).copied().flatten());
+            let e = rtype.entry(rd).or_insert(t);
+            if *e != t {
                 *e = None;
             }
         }
@@ -608,19 +609,40 @@ impl BlockWasher {
                 stats.answers_rewritten += 1;
             }
         }
+        // RDATA of an RR whose type cannot be told (no or a dangling
+        // class/type index, a class/type without a type) may be an A or
+        // AAAA record's: zeroed when it has their length.
+        let mut blanked = std::collections::BTreeSet::new();
+        for &(ct, rd) in &self.rrs {
+            let t = ct.and_then(|c| self.classtypes.get(c as usize).copied().flatten());
+            let (None, Some(rd)) = (t, rd) else {
+                continue;
+            };
+            let Some(Some(b)) = self.name_rdata.get(rd as usize).copied() else {
+                continue;
+            };
+            if (b.len == 4 || b.len == 16) && blanked.insert(rd) {
+                buf[b.range()].fill(0);
+                stats.blanked += 1;
+            }
+        }
     }
 
     fn wash_mm_payloads(&mut self, buf: &mut [u8], washer: &mut Washer, stats: &mut CdnsStats) {
+        // A malformed message that cannot be searched for ECS, EDNS
+        // identifiers or reverse names reliably keeps its 12-byte header
+        // (no addresses) and has the rest zeroed.
+        let blank = |msg: &mut [u8], stats: &mut CdnsStats| {
+            if let Some(rest) = msg.get_mut(12..) {
+                rest.fill(0);
+            }
+            stats.blanked += 1;
+        };
         for m in &self.mmds {
             let Some(b) = m.payload else { continue };
             let msg = &mut buf[b.range()];
             if find_ecs(msg, &mut self.ecs).is_err() {
-                // A malformed message cannot be searched for ECS reliably:
-                // keep the 12-byte header (no addresses), zero the rest.
-                if let Some(rest) = msg.get_mut(12..) {
-                    rest.fill(0);
-                }
-                stats.blanked += 1;
+                blank(msg, stats);
                 continue;
             }
             for f in &self.ecs {
@@ -631,8 +653,24 @@ impl BlockWasher {
                 }
             }
             self.ecs.clear();
-            // find_ecs walked it, so this cannot fail.
-            let _ = crate::edns::wash_message(msg, washer, &mut self.found);
+            if crate::edns::wash_message(msg, washer, &mut self.found).is_err() {
+                blank(msg, stats);
+                continue;
+            }
+            if washer.reverse_names != crate::revname::ReverseNames::Wash {
+                continue;
+            }
+            // Reverse names as in packets; the byte string takes the new
+            // length (nothing else points into it).
+            match crate::revwash::rewrite_message(msg, washer, &mut stats.names) {
+                Ok(None) => {}
+                Ok(Some(new)) if new.len() == b.len => msg.copy_from_slice(&new),
+                Ok(Some(new)) => self.edits.replace(b.hdr, b.start + b.len, |o| {
+                    put_head(o, 2, new.len() as u64);
+                    o.extend_from_slice(&new);
+                }),
+                Err(_) => blank(msg, stats),
+            }
         }
     }
 }

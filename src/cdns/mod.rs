@@ -51,9 +51,25 @@
 //!   washed as in packets ([`crate::revname`]); an entry whose length
 //!   changes is re-encoded as a byte string of the new length. An entry
 //!   with a non-canonical reverse name is zeroed (counted in
-//!   [`CdnsStats::blanked`]).
+//!   [`CdnsStats::blanked`]), and so is an entry holding an `arpa` label
+//!   that is neither a whole name nor RDATA of one known type (an RR
+//!   without a class/type index, with a dangling one or a class/type
+//!   without a type, RRs of two types, or no RR): it may be RDATA with a
+//!   reverse name inside. RDATA of a known type without names is copied.
+//! - A and AAAA RDATA (`--answers`): the entries used as RDATA of an RR of
+//!   type A or AAAA, of 4 or 16 bytes, go through the address map. An entry
+//!   of 4 or 16 bytes used as RDATA of an RR whose type cannot be told (as
+//!   above) is zeroed (counted in [`CdnsStats::blanked`]).
+//! - Reverse names in `mm-payload` (unless `--reverse-names keep`): the
+//!   payload is rewritten as a DNS message in a packet
+//!   ([`crate::revwash::rewrite_message`]); when the length changes the
+//!   byte string is re-encoded with the new length (nothing points into
+//!   it). A payload that cannot be rewritten (a non-canonical reverse name,
+//!   names that cannot be decoded) keeps its 12-byte header and has the
+//!   rest zeroed, as one that cannot be walked for ECS.
 //!
-//! Known limits: A/AAAA RDATA is not an endpoint address and is not washed.
+//! Known limits: without `--answers`, A/AAAA RDATA is not washed (it is
+//! not an endpoint address).
 //!
 //! Input is checked strictly: every block must be well-formed CBOR with
 //! UTF-8 text (so the output is too), and the fields the washer reads must

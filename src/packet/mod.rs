@@ -352,7 +352,7 @@ pub struct Located {
     /// Option, kept by [`Located::clear`]: ports walked as DNS besides 53
     /// (`--dns-port`).
     pub dns_ports: Vec<u16>,
-    /// DNS messages that may hold reverse names.
+    /// DNS messages that may hold reverse names (every cut one too).
     pub names: Vec<NameSite>,
     ecs: Vec<EcsField>,
     found: crate::edns::Found,

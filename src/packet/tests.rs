@@ -235,3 +235,53 @@ proptest! {
         prop_assert_eq!(delta(&ones, &zeros, odd), u32::from(delta_bytewise(&ones, &zeros, odd)));
     }
 }
+
+/// Raw IPv4/TCP from port 40000 to 53 carrying `payload` (checksums zero).
+fn tcp_packet(payload: &[u8]) -> Vec<u8> {
+    let total = (40 + payload.len()) as u16;
+    let mut p = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 6, 0, 0];
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    p.extend([192, 0, 2, 7, 198, 51, 100, 53]);
+    p.extend(40000u16.to_be_bytes());
+    p.extend(53u16.to_be_bytes());
+    p.extend([0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+    p.extend(payload);
+    p
+}
+
+/// With `follow_tcp`, a DNS segment is left to the stream reassembler only
+/// when it was described for it; one that could not be described has its
+/// messages walked per packet (names, listing) instead of passing unwashed.
+#[test]
+fn undescribed_tcp_segment_is_walked_per_packet() {
+    let mut msg = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in ["7", "100", "51", "198", "in-addr", "arpa"] {
+        msg.push(l.len() as u8);
+        msg.extend(l.as_bytes());
+    }
+    msg.extend([0, 0, 12, 0, 1]);
+    let mut payload = (msg.len() as u16).to_be_bytes().to_vec();
+    payload.extend(&msg);
+    let p = tcp_packet(&payload);
+    let mut l = Located::new();
+    l.follow_tcp = true;
+    locate_general(101, &p, &mut l).unwrap();
+    assert!(l.tcp.is_some());
+    assert!(l.dns.is_empty() && l.names.is_empty());
+
+    walk::NO_SEG.with(|c| c.set(true));
+    let r = locate_general(101, &p, &mut l);
+    walk::NO_SEG.with(|c| c.set(false));
+    r.unwrap();
+    assert!(l.tcp.is_none());
+    assert_eq!(l.dns, vec![42..42 + msg.len()]);
+    assert_eq!(l.names.len(), 1);
+    assert_eq!((l.names[0].start, l.names[0].end), (42, 42 + msg.len()));
+    // A message split over segments cannot be walked per packet: refused.
+    let mut l2 = Located::new();
+    l2.follow_tcp = true;
+    walk::NO_SEG.with(|c| c.set(true));
+    let r = locate_general(101, &tcp_packet(&payload[..payload.len() - 3]), &mut l2);
+    walk::NO_SEG.with(|c| c.set(false));
+    assert_eq!(r, Err(DropReason::TcpDnsSplit));
+}

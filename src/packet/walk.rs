@@ -162,6 +162,12 @@ pub(super) struct Walker<'a, 'o> {
     linktype: u32,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: act as if [`Walker::tcp_seg`] could not describe a segment.
+    pub(super) static NO_SEG: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Multicast DNS (5353) or LLMNR (5355) on either end.
 pub(crate) fn is_mdns(sport: u16, dport: u16) -> bool {
     [5353, 5355].iter().any(|&p| p == sport || p == dport)
@@ -1123,11 +1129,13 @@ impl<'a, 'o> Walker<'a, 'o> {
         let payload = self.p.get(pl..pend).unwrap_or(&[]);
         let r = roles(sport, dport, payload);
         let uctx = ctx.with(ck, at, cov_end)?;
-        if super::dns_ports(sport, dport, &self.out.dns_ports) || is_mdns(sport, dport) {
+        let dns = super::dns_ports(sport, dport, &self.out.dns_ports);
+        if dns || is_mdns(sport, dport) {
             // Multicast DNS and LLMNR are not DNS exchanges (no sides), but
             // their ECS, EDNS options (the Owner option holds MAC
-            // addresses), answers and reverse names are washed alike.
-            self.dns_udp(pl, pend, pshort, &uctx)?;
+            // addresses), answers and reverse names are washed alike; they
+            // are not listed in `Located::dns`.
+            self.dns_udp(pl, pend, pshort, dns, &uctx)?;
         } else if sport == 3544 || dport == 3544 {
             self.teredo(pl, pend, pshort, &uctx)?;
         } else if !r.dns && (sport == 4789 || dport == 4789) {
@@ -1166,10 +1174,16 @@ impl<'a, 'o> Walker<'a, 'o> {
         if super::dns_ports(sport, dport, &self.out.dns_ports) {
             if self.out.follow_tcp && ctx.depth == 0 && !ctx.quoted && !self.no_dns {
                 self.tcp_seg(at, hend, end, short, ps, sport, dport);
-                if !short {
+                #[cfg(test)]
+                if NO_SEG.with(std::cell::Cell::get) {
+                    self.out.tcp = None;
+                }
+                if !short && self.out.tcp.is_some() {
                     // The stream reassembler walks the DNS messages.
                     return Ok(r);
                 }
+                // A segment not handed to the reassembler (or cut) has its
+                // messages walked here.
             }
             self.dns_tcp(hend, end, short, &tctx)?;
         }
@@ -1287,8 +1301,17 @@ impl<'a, 'o> Walker<'a, 'o> {
         Ok(())
     }
 
-    /// One DNS message at `m0..m1`; `complete` unless cut.
-    fn dns_msg(&mut self, m0: usize, m1: usize, complete: bool, tcp: bool, ctx: &Ctx) -> R<()> {
+    /// One DNS message at `m0..m1`; `complete` unless cut; `listed` in
+    /// [`super::Located::dns`] when complete and not quoted.
+    fn dns_msg(
+        &mut self,
+        m0: usize,
+        m1: usize,
+        complete: bool,
+        tcp: bool,
+        listed: bool,
+        ctx: &Ctx,
+    ) -> R<()> {
         let p = self.p;
         let m = p.get(m0..m1).unwrap_or(&[]);
         let mut ecs = std::mem::take(&mut self.out.ecs);
@@ -1306,7 +1329,10 @@ impl<'a, 'o> Walker<'a, 'o> {
         self.out.ecs = ecs;
         r?;
         self.dns_fields(m0, m1, complete, ctx)?;
-        if crate::dnsenc::may_hold_reverse(m) {
+        // A cut message is a name site even without a visible `arpa` label:
+        // a name cut by the end may be a reverse name whose address labels
+        // are all that was captured (`crate::revwash` drops it).
+        if !complete || crate::dnsenc::may_hold_reverse(m) {
             let mut regions = [(0u16, 0u32, 0u32); MAX_REGIONS];
             for (d, r) in regions.iter_mut().zip(ctx.regions()) {
                 *d = (r.ck, r.base, r.end);
@@ -1323,7 +1349,7 @@ impl<'a, 'o> Walker<'a, 'o> {
                 nreg: ctx.nreg,
             });
         }
-        if complete && !ctx.quoted {
+        if listed && complete && !ctx.quoted {
             self.out.dns.push(m0..m1);
         }
         Ok(())
@@ -1332,7 +1358,7 @@ impl<'a, 'o> Walker<'a, 'o> {
     /// The whole input is one DNS message (see [`super::locate_dns`]).
     pub(super) fn dns_message(&mut self, complete: bool) -> R<()> {
         let n = self.p.len();
-        self.dns_msg(0, n, complete, true, &Ctx::top())
+        self.dns_msg(0, n, complete, true, true, &Ctx::top())
     }
 
     /// The EDNS client identifiers and client addresses of the message at
@@ -1415,14 +1441,14 @@ impl<'a, 'o> Walker<'a, 'o> {
         Ok(())
     }
 
-    fn dns_udp(&mut self, at: usize, end: usize, short: bool, ctx: &Ctx) -> R<()> {
+    fn dns_udp(&mut self, at: usize, end: usize, short: bool, listed: bool, ctx: &Ctx) -> R<()> {
         if self.no_dns && !ctx.quoted {
             return Ok(());
         }
         if at >= end && !short {
             return Ok(());
         }
-        self.dns_msg(at, end, !short, false, ctx)
+        self.dns_msg(at, end, !short, false, listed, ctx)
     }
 
     fn dns_tcp(&mut self, mut at: usize, end: usize, short: bool, ctx: &Ctx) -> R<()> {
@@ -1442,9 +1468,9 @@ impl<'a, 'o> Walker<'a, 'o> {
                 if !short {
                     return Err(DropReason::TcpDnsSplit);
                 }
-                return self.dns_msg(m0, end, false, true, ctx);
+                return self.dns_msg(m0, end, false, true, true, ctx);
             }
-            self.dns_msg(m0, m1, true, true, ctx)?;
+            self.dns_msg(m0, m1, true, true, true, ctx)?;
             at = m1;
         }
         Ok(())
