@@ -473,11 +473,61 @@ impl<R: Read> CaptureReader<R> {
                 need: hlen,
             });
         }
-        let h = self.buf.get(self.pos..self.pos + hlen).unwrap_or_default();
-        let sec = ng::u32_at(h, 0, f.big);
-        let frac = ng::u32_at(h, 4, f.big);
-        let caplen = ng::u32_at(h, 8, f.big) as usize;
-        let orig_len = ng::u32_at(h, 12, f.big);
+        // The record header's fields and the record's extent come from
+        // pcap-parser's frame parsers; the big-endian modified format, which
+        // it does not parse, from ours.
+        let frame = |b: &[u8]| -> Result<(u32, u32, usize, u32), usize> {
+            use pcap_parser::pcap::parse_pcap_frame_modified;
+            use pcap_parser::pcap::{parse_pcap_frame, parse_pcap_frame_be};
+            let r = match (f.modified, f.big) {
+                (false, false) => parse_pcap_frame(b),
+                (false, true) => parse_pcap_frame_be(b),
+                (true, false) => parse_pcap_frame_modified(b),
+                (true, true) => {
+                    let caplen = ng::u32_at(b, 8, true) as usize;
+                    if b.len() < hlen + caplen {
+                        return Err(hlen + caplen);
+                    }
+                    let h = |at| ng::u32_at(b, at, true);
+                    return Ok((h(0), h(4), caplen, h(12)));
+                }
+            };
+            match r {
+                Ok((_, blk)) => Ok((blk.ts_sec, blk.ts_usec, blk.caplen as usize, blk.origlen)),
+                // Needs more bytes: the whole record's length.
+                Err(nom::Err::Incomplete(nom::Needed::Size(n))) => Err(b.len() + n.get()),
+                Err(_) => Err(usize::MAX),
+            }
+        };
+        let mut parsed = frame(self.buf.get(self.pos..self.end).unwrap_or_default());
+        if let Err(need) = parsed {
+            // caplen, as the header says, for the bound and the message.
+            let caplen = need.saturating_sub(hlen);
+            if caplen > MAX_PCAP_CAPLEN {
+                return Err(CaptureError::Corrupt {
+                    offset,
+                    record,
+                    reason: "record length (caplen) larger than 1 MiB",
+                });
+            }
+            let have = self.fill_at(need, record)?;
+            if have < need {
+                return Err(CaptureError::TruncatedRecord {
+                    offset,
+                    record,
+                    have,
+                    need,
+                });
+            }
+            parsed = frame(self.buf.get(self.pos..self.end).unwrap_or_default());
+        }
+        let Ok((sec, frac, caplen, orig_len)) = parsed else {
+            return Err(CaptureError::Corrupt {
+                offset,
+                record,
+                reason: "record header cannot be parsed",
+            });
+        };
         if caplen > MAX_PCAP_CAPLEN {
             return Err(CaptureError::Corrupt {
                 offset,
@@ -486,15 +536,6 @@ impl<R: Read> CaptureReader<R> {
             });
         }
         let need = hlen + caplen;
-        let have = self.fill_at(need, record)?;
-        if have < need {
-            return Err(CaptureError::TruncatedRecord {
-                offset,
-                record,
-                have,
-                need,
-            });
-        }
         let per_sec = if f.nanos { 1_000_000_000 } else { 1_000_000 };
         let scale = if f.nanos { 1 } else { 1000 };
         // A fraction of a second or more is unusual but valid: carry it.
