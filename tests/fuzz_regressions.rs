@@ -145,3 +145,24 @@ fn state_with_an_ipv4_mapped_original_is_refused() {
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "::3");
 }
+
+/// key_file: a key text holding the words of the error message ("at
+/// posi...") made the fuzz oracle take the message for a copy of the key.
+/// The message is the fixed text with numbers: it never holds the key.
+#[test]
+fn key_error_is_the_fixed_text() {
+    let data = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/key_file-template-words.bin"
+    ))
+    .unwrap();
+    let text = String::from_utf8(data).unwrap();
+    let e = ipwash_algorithms::Key::<16>::from_hex(&text).unwrap_err();
+    let bare: String = e
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_ascii_digit())
+        .collect();
+    assert_eq!(bare, "key is not valid hex (bad character at position )");
+    assert!(!e.to_string().contains(text.trim()));
+}
