@@ -220,21 +220,9 @@ fn wash(dir: &Path, input: &[u8], extra: &[&str]) -> (Vec<u8>, BTreeMap<String, 
 
 /// Crypto-PAn of the zero-extended IPv4 prefix, cut back to `bits`.
 fn expected_prefix(dir: &Path, addr: &[u8], bits: u8) -> Vec<u8> {
-    let k = key_file(dir, "k", KEY);
     let mut full = [0u8; 4];
     full[..addr.len()].copy_from_slice(addr);
-    let out = run_ok(
-        &[
-            "map",
-            "--method",
-            "cryptopan",
-            "--key-file",
-            k.to_str().unwrap(),
-        ],
-        format!("{}\n", Ipv4Addr::from(full)).as_bytes(),
-    );
-    let s = String::from_utf8(out).unwrap();
-    let a: Ipv4Addr = s.trim().parse().unwrap();
+    let a = mapped(dir, &[Ipv4Addr::from(full)])[0];
     let m = u32::from(a) & (u32::MAX.checked_shl(32 - bits as u32).unwrap_or(0));
     m.to_be_bytes()[..addr.len()].to_vec()
 }
