@@ -10,7 +10,8 @@
 # hyperfine; lines/s = 1,000,000 / mean time.
 #
 # Needs: a release build, hyperfine, python3, anonip (pip install anonip).
-# Usage: benches/compare-text.sh [WORKDIR]  (also run by benches/compare.sh)
+# Usage: benches/compare-text.sh [WORKDIR]  (also run by benches/compare.sh);
+# TEXT_RUNS sets the runs of each ipwash command (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/ipwash
@@ -46,13 +47,14 @@ ls -l "$log"
 key="$work/k"
 echo 1522178d33a4cf80130a5b1649907d10d8988f837979652762574c2d2a842202 > "$key"
 re='^\S+ \S+ client @\S+ ([0-9a-fA-F.:]+)#\d+ .*\(([0-9a-fA-F.:]+)\)$'
-hyperfine --warmup 1 --runs 5 --export-markdown "$work/text.md" \
+hyperfine --warmup 2 --runs "${TEXT_RUNS:-10}" --export-markdown "$work/text.md" \
   "cat $log > $work/cat.out" \
   "$bin text $log -o $work/t1.out --method truncate --threads 1 -q" \
   "$bin text $log -o $work/t2.out --method truncate --threads 2 -q" \
   "$bin text $log -o $work/c1.out --method cryptopan --key-file $key --threads 1 -q" \
   "$bin text $log -o $work/c2.out --method cryptopan --key-file $key --threads 2 -q"
-hyperfine --runs 2 --export-markdown "$work/anonip.md" \
+# anonip appends to --output: each run starts from no file.
+hyperfine --runs 2 --prepare "rm -f $work/anonip.out" --export-markdown "$work/anonip.md" \
   "anonip --ipv4mask 8 --ipv6mask 80 --regex '$re' --input $log --output $work/anonip.out"
 cat "$work/text.md" "$work/anonip.md"
 cmp "$work/t1.out" "$work/t2.out" && cmp "$work/c1.out" "$work/c2.out" &&
