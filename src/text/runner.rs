@@ -10,7 +10,7 @@
 //! (`tail -F log | ipwash text`), each read is washed and flushed at once,
 //! so lines are not held back.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -451,6 +451,21 @@ impl<'a> Lines<'a> {
 
     /// Read more into `pending`: once (live) or until `want` bytes.
     fn fill(&mut self, want: usize) -> io::Result<()> {
+        if !self.live {
+            // Read straight into the spare capacity (`read_to_end` does not
+            // zero it first, as a resize would) until `want` bytes or the
+            // end of the input.
+            while !self.eof && self.pending.len() < want {
+                let room = (want - self.pending.len()).max(64 * 1024);
+                let got = (&mut self.r)
+                    .take(room as u64)
+                    .read_to_end(&mut self.pending)?;
+                if got < room {
+                    self.eof = true;
+                }
+            }
+            return Ok(());
+        }
         let mut once = false;
         while !self.eof && self.pending.len() < want && !(self.live && once) {
             let old = self.pending.len();
