@@ -166,3 +166,36 @@ fn key_error_is_the_fixed_text() {
     assert_eq!(bare, "key is not valid hex (bad character at position )");
     assert!(!e.to_string().contains(text.trim()));
 }
+
+/// key_file: a binary key file holding words of the error message ("ata);
+/// a ") made the fuzz oracle take the message for a copy of the key. Run as
+/// a user would: the refusal is the fixed text, naming the file and its
+/// size, and shows nothing of the file.
+#[test]
+fn binary_key_file_error_is_the_fixed_text() {
+    let key = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/key_file-binary-template-words.bin"
+    ));
+    let data = std::fs::read(key).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ipwash"))
+        .args(["map", "--method", "cryptopan", "--key-file"])
+        .arg(key)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let msg = err.replace(&key.display().to_string(), "");
+    let bare: String = msg.chars().filter(|c| !c.is_ascii_digit()).collect();
+    assert_eq!(
+        bare.trim(),
+        "ipwash: key file  is not hex text ( bytes of binary data); a key file holds  hex \
+         digits, as `ipwash keygen` writes"
+    );
+    assert!(err.contains(&format!("({} bytes of binary data)", data.len())));
+    // No run of 16 bytes of the file is in the message.
+    for w in data.windows(16) {
+        assert!(!err.as_bytes().windows(16).any(|x| x == w));
+    }
+}
