@@ -199,3 +199,29 @@ fn binary_key_file_error_is_the_fixed_text() {
         assert!(!err.as_bytes().windows(16).any(|x| x == w));
     }
 }
+
+/// key_file: 64 hex digits between U+0085 (NEL) characters were a key to
+/// `Key::from_hex` (which trimmed Unicode whitespace) but not to the key
+/// file reader (which takes ASCII text only). Both now refuse it: only
+/// ASCII whitespace around a key is ignored.
+#[test]
+fn key_between_unicode_spaces_is_refused_everywhere() {
+    let key = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/key_file-unicode-space.bin"
+    ));
+    let text = String::from_utf8(std::fs::read(key).unwrap()).unwrap();
+    assert!(text.contains('\u{85}'));
+    assert!(ipwash_algorithms::Key::<32>::from_hex(&text).is_err());
+    // The same digits with ASCII whitespace around them are a key.
+    let digits: String = text.chars().filter(char::is_ascii_hexdigit).collect();
+    assert!(ipwash_algorithms::Key::<32>::from_hex(&format!(" \t{digits}\r\n")).is_ok());
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ipwash"))
+        .args(["map", "--method", "cryptopan", "--key-file"])
+        .arg(key)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not hex text"));
+}

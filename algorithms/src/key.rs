@@ -33,9 +33,11 @@ impl<const N: usize> Key<N> {
         Key(bytes)
     }
 
-    /// Parse hex text (surrounding whitespace ignored, no `0x`).
+    /// Parse hex text (surrounding ASCII whitespace ignored, no `0x`).
     pub fn from_hex(text: &str) -> Result<Self, KeyError> {
-        let t = text.trim().as_bytes();
+        // ASCII whitespace only, as a key file is read (`\u{85}` around a
+        // key is not whitespace to the file reader, so not to this one).
+        let t = text.trim_ascii().as_bytes();
         if t.len() % 2 != 0 || t.len() / 2 != N {
             // Check characters first so a bad digit is reported as such.
             if let Some(i) = t.iter().position(|c| !c.is_ascii_hexdigit()) {

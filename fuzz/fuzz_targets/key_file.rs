@@ -25,7 +25,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn check<const N: usize>(text: &str) {
-    let t = text.trim();
+    let t = text.trim_ascii();
     let valid = t.len() == 2 * N && t.bytes().all(|c| c.is_ascii_hexdigit());
     match Key::<N>::from_hex(text) {
         Ok(k) => {
