@@ -14,7 +14,7 @@ use ipwash_fuzz::washers;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let opts = CdnsOptions::new(data.len() % 2 == 0);
+    let opts = CdnsOptions::new(data.len().is_multiple_of(2));
     let pick = (data.len() / 2) % 3;
     for (mut w1, (mut w2, mut w3)) in washers()
         .into_iter()

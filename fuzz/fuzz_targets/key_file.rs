@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // The same bytes through a file, as `--key-file` reads them (one input
     // in eight: writing a file costs more than the parse).
-    if data.len() % 8 != 0 {
+    if !data.len().is_multiple_of(8) {
         return;
     }
     let p = std::env::temp_dir().join(format!("ipwash-fuzz-{}-input.key", std::process::id()));
