@@ -151,11 +151,7 @@ fn state_with_an_ipv4_mapped_original_is_refused() {
 /// The message is the fixed text with numbers: it never holds the key.
 #[test]
 fn key_error_is_the_fixed_text() {
-    let data = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/fuzz/key_file-template-words.bin"
-    ))
-    .unwrap();
+    let data = std::fs::read(fuzz_input("key_file-template-words.bin")).unwrap();
     let text = String::from_utf8(data).unwrap();
     let e = ipwash_algorithms::Key::<16>::from_hex(&text).unwrap_err();
     let bare: String = e
@@ -173,17 +169,9 @@ fn key_error_is_the_fixed_text() {
 /// size, and shows nothing of the file.
 #[test]
 fn binary_key_file_error_is_the_fixed_text() {
-    let key = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/fuzz/key_file-binary-template-words.bin"
-    ));
-    let data = std::fs::read(key).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ipwash"))
-        .args(["map", "--method", "cryptopan", "--key-file"])
-        .arg(key)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let key = fuzz_input("key_file-binary-template-words.bin");
+    let data = std::fs::read(&key).unwrap();
+    let o = map_with_key_file(&key);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     let msg = err.replace(&key.display().to_string(), "");
@@ -206,22 +194,31 @@ fn binary_key_file_error_is_the_fixed_text() {
 /// ASCII whitespace around a key is ignored.
 #[test]
 fn key_between_unicode_spaces_is_refused_everywhere() {
-    let key = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/fuzz/key_file-unicode-space.bin"
-    ));
-    let text = String::from_utf8(std::fs::read(key).unwrap()).unwrap();
+    let key = fuzz_input("key_file-unicode-space.bin");
+    let text = String::from_utf8(std::fs::read(&key).unwrap()).unwrap();
     assert!(text.contains('\u{85}'));
     assert!(ipwash_algorithms::Key::<32>::from_hex(&text).is_err());
     // The same digits with ASCII whitespace around them are a key.
     let digits: String = text.chars().filter(char::is_ascii_hexdigit).collect();
     assert!(ipwash_algorithms::Key::<32>::from_hex(&format!(" \t{digits}\r\n")).is_ok());
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ipwash"))
+    let o = map_with_key_file(&key);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not hex text"));
+}
+
+/// An input kept from a fuzz finding, in `testdata/fuzz/`.
+fn fuzz_input(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/fuzz")
+        .join(name)
+}
+
+/// `ipwash map --method cryptopan --key-file KEY`, with nothing on stdin.
+fn map_with_key_file(key: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ipwash"))
         .args(["map", "--method", "cryptopan", "--key-file"])
         .arg(key)
         .stdin(std::process::Stdio::null())
         .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("is not hex text"));
+        .unwrap()
 }

@@ -466,27 +466,24 @@ impl<'a> Lines<'a> {
             }
             return Ok(());
         }
-        let mut once = false;
-        while !self.eof && self.pending.len() < want && !(self.live && once) {
-            let old = self.pending.len();
-            let room = (want - old).max(64 * 1024);
-            self.pending.resize(old + room, 0);
-            let got = loop {
-                match self.r.read(&mut self.pending[old..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.pending.truncate(old);
-                        return Err(e);
-                    }
-                }
-            };
-            self.pending.truncate(old + got);
-            if got == 0 {
-                self.eof = true;
-            }
-            once = true;
+        // Live: one read, whatever it brings, so lines are not held back.
+        if self.eof || self.pending.len() >= want {
+            return Ok(());
         }
+        let old = self.pending.len();
+        self.pending.resize(old + (want - old).max(64 * 1024), 0);
+        let got = loop {
+            match self.r.read(&mut self.pending[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.pending.truncate(old);
+                    return Err(e);
+                }
+            }
+        };
+        self.pending.truncate(old + got);
+        self.eof = got == 0;
         Ok(())
     }
 
