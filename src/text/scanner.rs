@@ -136,22 +136,133 @@ pub fn parse_v4(t: &[u8]) -> Option<Ipv4Addr> {
 
 /// Parse an IPv6 address in any of RFC 4291's text forms (compressed, full,
 /// dotted IPv4 tail), either case. No zone, no brackets.
+///
+/// The grammar is exactly that of `std`'s `Ipv6Addr::from_str` (tested
+/// against it): groups of one to four hex digits, one `::` standing for at
+/// least one zero group, and a dotted IPv4 tail (no leading zeros in its
+/// octets) only as the last 32 bits. It is written out here because the
+/// scanner calls it on every colon run of a log (times among them) and
+/// the general parser costs several times more.
 pub fn parse_v6(t: &[u8]) -> Option<Ipv6Addr> {
     if t.len() < 2 || t.len() > 45 {
         return None;
     }
     // Cheap shape check first (times like `12:34:56.789` are common): no
     // `::` needs seven colons, or six before a dotted tail.
-    let colons = t.iter().filter(|&&c| c == b':').count();
-    if !t.windows(2).any(|w| w == b"::") {
-        let dotted = t.contains(&b'.');
+    let mut colons = 0;
+    let mut double = false;
+    let mut dotted = false;
+    let mut prev = 0u8;
+    for &c in t {
+        if c == b':' {
+            colons += 1;
+            double |= prev == b':';
+        } else if c == b'.' {
+            dotted = true;
+        }
+        prev = c;
+    }
+    if !double {
         if !(colons == 7 && !dotted || colons == 6 && dotted) {
             return None;
         }
     } else if colons > 8 {
         return None;
     }
-    std::str::from_utf8(t).ok()?.parse().ok()
+    let mut head = [0u16; 8];
+    let (n_head, head_v4, mut i) = v6_groups(t, 0, &mut head);
+    if n_head == 8 {
+        return (i == t.len()).then(|| Ipv6Addr::from(head));
+    }
+    if head_v4 || t.get(i..i + 2) != Some(b"::") {
+        return None;
+    }
+    i += 2;
+    let mut tail = [0u16; 7];
+    let limit = 8 - (n_head + 1);
+    let (n_tail, _, end) = v6_groups(t, i, &mut tail[..limit]);
+    if end != t.len() {
+        return None;
+    }
+    let mut g = head;
+    g[8 - n_tail..].copy_from_slice(&tail[..n_tail]);
+    Some(Ipv6Addr::from(g))
+}
+
+/// Read up to `groups.len()` colon-separated groups from `t[i..]`; a dotted
+/// IPv4 address may take the place of the last two. Returns the groups
+/// read, whether an IPv4 tail ended them, and where reading stopped.
+fn v6_groups(t: &[u8], mut i: usize, groups: &mut [u16]) -> (usize, bool, usize) {
+    let limit = groups.len();
+    for k in 0..limit {
+        // After the first group, a single `:` must come before the next.
+        let at = if k > 0 {
+            if t.get(i) != Some(&b':') {
+                return (k, false, i);
+            }
+            i + 1
+        } else {
+            i
+        };
+        if k + 1 < limit {
+            if let Some((v4, end)) = v4_strict(t, at) {
+                let o = v4.octets();
+                groups[k] = u16::from_be_bytes([o[0], o[1]]);
+                groups[k + 1] = u16::from_be_bytes([o[2], o[3]]);
+                return (k + 2, true, end);
+            }
+        }
+        let mut v: u16 = 0;
+        let mut j = at;
+        while j < t.len() && j - at < 5 {
+            let Some(d) = hex_val(t[j]) else { break };
+            v = (v << 4) | u16::from(d);
+            j += 1;
+        }
+        let digits = j - at;
+        if digits == 0 || digits > 4 {
+            return (k, false, i);
+        }
+        groups[k] = v;
+        i = j;
+    }
+    (limit, false, i)
+}
+
+#[inline]
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A dotted quad at `t[i..]` as IPv6 text embeds it: four octets of one to
+/// three digits, at most 255, no leading zeros. Returns it and its end.
+fn v4_strict(t: &[u8], mut i: usize) -> Option<(Ipv4Addr, usize)> {
+    let mut o = [0u8; 4];
+    for (k, slot) in o.iter_mut().enumerate() {
+        if k > 0 {
+            if t.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u32 = 0;
+        while i < t.len() && t[i].is_ascii_digit() && i - start < 4 {
+            v = v * 10 + u32::from(t[i] - b'0');
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 || digits > 3 || v > 255 || (digits > 1 && t[start] == b'0') {
+            return None;
+        }
+        *slot = v as u8;
+    }
+    Some((Ipv4Addr::from(o), i))
 }
 
 fn upper_hex(t: &[u8]) -> bool {
@@ -179,7 +290,61 @@ impl Scanner {
 }
 
 /// Find the addresses in `line` and append them to `out`, in order.
+///
+/// Runs are found 64 bytes at a time: each block gives a bit mask of its
+/// run bytes and one of its separators (`.` `:`), built eight bytes per
+/// machine word, and every maximal run holding a separator is read off the
+/// masks with bit counts. The result is exactly that of
+/// [`scan_into_scalar`], which walks the bytes one at a time (the tests and
+/// a fuzz target hold the two to the same answers).
 pub fn scan_into(line: &[u8], out: &mut Vec<Found>) {
+    let n = line.len();
+    let mut base = 0usize;
+    // The end of the last run read: no run starts before it.
+    let mut done = 0usize;
+    while base < n {
+        let (run, sep) = block_masks(&line[base..]);
+        let mut seps = sep;
+        while seps != 0 {
+            let p = seps.trailing_zeros() as usize;
+            // The run's start: after the last non-run byte before `p`, or
+            // further back when the run began in an earlier block.
+            let below = !run & ((1u64 << p) - 1);
+            let s = if below != 0 {
+                base + 64 - below.leading_zeros() as usize
+            } else {
+                let mut s = base;
+                while s > done && is_run(line[s - 1]) {
+                    s -= 1;
+                }
+                s
+            };
+            // Its end: the first non-run byte from `p` on, perhaps in a
+            // later block.
+            let above = !run >> p;
+            let e = if above != 0 {
+                base + p + above.trailing_zeros() as usize
+            } else {
+                let mut e = base + 64;
+                while e < n && is_run(line[e]) {
+                    e += 1;
+                }
+                e
+            };
+            classify(line, s, e, out);
+            done = e;
+            if e >= base + 64 {
+                break;
+            }
+            seps &= u64::MAX << (e - base);
+        }
+        base = (base + 64).max(done);
+    }
+}
+
+/// The scanner one byte at a time: the reference [`scan_into`] is held to.
+#[doc(hidden)]
+pub fn scan_into_scalar(line: &[u8], out: &mut Vec<Found>) {
     let mut i = 0;
     while let Some(p) = memchr::memchr2(b'.', b':', &line[i..]) {
         let p = i + p;
@@ -194,6 +359,108 @@ pub fn scan_into(line: &[u8], out: &mut Vec<Found>) {
         classify(line, s, e, out);
         i = e;
     }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Every byte of a word set to `b`.
+const fn splat(b: u8) -> u64 {
+    ONES * b as u64
+}
+
+/// The high bit of each byte of `m` gathered into eight bits, byte 0 first.
+#[inline]
+fn gather(m: u64) -> u64 {
+    ((m & HIGH) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// Run and separator bits of eight bytes (little-endian word). Every sum
+/// stays below 0x100 per byte, so no carry crosses bytes; bytes of 0x80
+/// and above are never run bytes.
+#[inline]
+fn word_masks(w: u64) -> (u64, u64) {
+    let ascii = !w & HIGH;
+    let x = w & !HIGH;
+    // 0x30..=0x3a: the digits and `:`.
+    let digit = (x + splat(0x80 - 0x30)) & !(x + splat(0x80 - 0x3b));
+    // a-f and A-F.
+    let y = x | splat(0x20);
+    let letter = (y + splat(0x80 - 0x61)) & !(y + splat(0x80 - 0x67));
+    // A byte equal to c: its xor with c is zero, and adding 0x7f to a
+    // seven-bit zero leaves the high bit clear.
+    let dot = !((x ^ splat(b'.')) + splat(0x7f));
+    let colon = !((x ^ splat(b':')) + splat(0x7f));
+    let run = (digit | letter | dot) & ascii;
+    let sep = (dot | colon) & ascii;
+    (gather(run), gather(sep))
+}
+
+/// Run and separator masks of the first 64 bytes of `t` (bit k: byte k);
+/// past the end of `t` the bits are clear.
+#[inline]
+fn block_masks(t: &[u8]) -> (u64, u64) {
+    let mut pad = [0u8; 64];
+    let blk: &[u8; 64] = match t.first_chunk::<64>() {
+        Some(b) => b,
+        None => {
+            pad[..t.len()].copy_from_slice(t);
+            &pad
+        }
+    };
+    masks64(blk)
+}
+
+/// The masks of 64 bytes, 16 at a time with SSE2 (part of every x86-64).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn masks64(blk: &[u8; 64]) -> (u64, u64) {
+    use safe_arch::{
+        add_i8_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, cmp_lt_mask_i8_m128i,
+        load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+    let (mut run, mut sep) = (0u64, 0u64);
+    for (k, v) in blk.as_chunks::<16>().0.iter().enumerate() {
+        let v = load_unaligned_m128i(v);
+        // Signed compares after a shift: 0x30..=0x3a (digits and `:`) and
+        // a-f / A-F become the lowest values an i8 holds; bytes of 0x80
+        // and above never do.
+        let digit = cmp_lt_mask_i8_m128i(
+            add_i8_m128i(v, set_splat_i8_m128i(0x50)),
+            set_splat_i8_m128i(-128 + 11),
+        );
+        let y = bitor_m128i(v, set_splat_i8_m128i(0x20));
+        let letter = cmp_lt_mask_i8_m128i(
+            add_i8_m128i(y, set_splat_i8_m128i(0x1f)),
+            set_splat_i8_m128i(-128 + 6),
+        );
+        let dot = cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b'.' as i8));
+        let colon = cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b':' as i8));
+        let r = move_mask_i8_m128i(bitor_m128i(bitor_m128i(digit, letter), dot)) as u32;
+        let s = move_mask_i8_m128i(bitor_m128i(dot, colon)) as u32;
+        run |= u64::from(r & 0xffff) << (16 * k);
+        sep |= u64::from(s & 0xffff) << (16 * k);
+    }
+    (run, sep)
+}
+
+/// The masks of 64 bytes, eight at a time in a machine word.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn masks64(blk: &[u8; 64]) -> (u64, u64) {
+    masks64_words(blk)
+}
+
+/// The portable form of [`masks64`].
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn masks64_words(blk: &[u8; 64]) -> (u64, u64) {
+    let (mut run, mut sep) = (0u64, 0u64);
+    for (k, w) in blk.as_chunks::<8>().0.iter().enumerate() {
+        let (r, s) = word_masks(u64::from_le_bytes(*w));
+        run |= r << (8 * k);
+        sep |= s << (8 * k);
+    }
+    (run, sep)
 }
 
 fn starts_with_ci(hay: &[u8], needle: &[u8]) -> bool {
@@ -457,7 +724,6 @@ fn reverse_v6(line: &[u8], s: usize, end: usize, out: &mut Vec<Found>) {
 /// Write `a` the way the scanner reads it back: dotted quad, or RFC 5952
 /// IPv6 (upper case on request).
 pub fn write_addr(out: &mut Vec<u8>, a: IpAddr, upper: bool) {
-    use std::io::Write;
     match a {
         IpAddr::V4(v) => {
             // Built on the stack and appended once.
@@ -481,14 +747,85 @@ pub fn write_addr(out: &mut Vec<u8>, a: IpAddr, upper: bool) {
             }
             out.extend_from_slice(&buf[..n]);
         }
-        IpAddr::V6(v) => {
-            let start = out.len();
-            let _ = write!(out, "{v}");
-            if upper {
-                out[start..].make_ascii_uppercase();
+        IpAddr::V6(v) => write_v6(out, v, upper),
+    }
+}
+
+/// RFC 5952 text, as `std`'s `Display` writes it (tested against it): an
+/// IPv4-mapped address as `::ffff:a.b.c.d`, otherwise lower-case groups
+/// without leading zeros and the first longest run of two or more zero
+/// groups as `::`. Upper-case hex on request.
+fn write_v6(out: &mut Vec<u8>, v: Ipv6Addr, upper: bool) {
+    if let Some(v4) = v.to_ipv4_mapped() {
+        out.extend_from_slice(if upper { b"::FFFF:" } else { b"::ffff:" });
+        write_addr(out, IpAddr::V4(v4), false);
+        return;
+    }
+    let g = v.segments();
+    let (mut best, mut best_len, mut cur, mut cur_len) = (0, 0, 0, 0);
+    for (i, &x) in g.iter().enumerate() {
+        if x == 0 {
+            if cur_len == 0 {
+                cur = i;
             }
+            cur_len += 1;
+            if cur_len > best_len {
+                best = cur;
+                best_len = cur_len;
+            }
+        } else {
+            cur_len = 0;
         }
     }
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let mut buf = [0u8; 39];
+    let mut n = 0;
+    let group = |buf: &mut [u8; 39], n: &mut usize, x: u16| {
+        let mut shift = 12;
+        while shift > 0 && (x >> shift) == 0 {
+            shift -= 4;
+        }
+        loop {
+            buf[*n] = digits[usize::from((x >> shift) & 15)];
+            *n += 1;
+            if shift == 0 {
+                break;
+            }
+            shift -= 4;
+        }
+    };
+    if best_len > 1 {
+        for (i, &x) in g[..best].iter().enumerate() {
+            if i > 0 {
+                buf[n] = b':';
+                n += 1;
+            }
+            group(&mut buf, &mut n, x);
+        }
+        buf[n] = b':';
+        buf[n + 1] = b':';
+        n += 2;
+        for (i, &x) in g[best + best_len..].iter().enumerate() {
+            if i > 0 {
+                buf[n] = b':';
+                n += 1;
+            }
+            group(&mut buf, &mut n, x);
+        }
+    } else {
+        for (i, &x) in g.iter().enumerate() {
+            if i > 0 {
+                buf[n] = b':';
+                n += 1;
+            }
+            group(&mut buf, &mut n, x);
+        }
+    }
+    out.extend_from_slice(&buf[..n]);
 }
 
 fn push_dec(out: &mut Vec<u8>, x: u8) {
@@ -534,6 +871,7 @@ pub fn write_reverse(out: &mut Vec<u8>, a: IpAddr, n: u8, upper: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn spans(line: &str) -> Vec<(String, Kind)> {
         let mut s = Scanner::new();
@@ -654,6 +992,111 @@ mod tests {
         let mut o = Vec::new();
         write_reverse(&mut o, "1.2.3.4".parse().unwrap(), 3, false);
         assert_eq!(o, b"3.2.1");
+    }
+
+    /// Text from an alphabet dense in address bytes, with whole addresses
+    /// and the awkward neighbours (`in-addr.arpa`, `/nn`, words, non-ASCII)
+    /// mixed in, so runs often cross 64-byte blocks.
+    fn address_soup() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            4 => proptest::sample::select(
+                b"0123456789abcdefABCDEF.:.:".to_vec()
+            )
+            .prop_map(|c| vec![c]),
+            1 => proptest::sample::select(
+                b" \n#[]%/-_xyzXZ()@=,\xc2\x85\xff".to_vec()
+            )
+            .prop_map(|c| vec![c]),
+            1 => proptest::sample::select(vec![
+                "192.0.2.1", "2001:db8::1", "::ffff:10.0.0.1", "1.2.3.4.in-addr.arpa",
+                "b.a.9.8.ip6.arpa", "10.0.0.0/8", "fe80::1%eth0", "[::1]:53",
+                "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:1.2.3.4", "12:34:56.789",
+                "FFFF::", "a:b::c:d:53", "::", ":::", "0.0.0.0",
+            ])
+            .prop_map(|s| s.as_bytes().to_vec()),
+        ];
+        proptest::collection::vec(piece, 0..120).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// The block scanner and the byte-at-a-time scanner agree.
+        #[test]
+        fn block_scanner_is_the_scalar_scanner(text in address_soup()) {
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            scan_into(&text, &mut a);
+            scan_into_scalar(&text, &mut b);
+            prop_assert_eq!(a, b);
+        }
+
+        /// The IPv6 parser accepts exactly what `std` accepts, with the
+        /// same value, on strings of address bytes.
+        #[test]
+        fn parse_v6_is_std(t in proptest::collection::vec(
+            proptest::sample::select(b"0123456789abcdefABCDEF::::....".to_vec()), 0..46)) {
+            let ours = parse_v6(&t);
+            let std = std::str::from_utf8(&t).ok().and_then(|s| s.parse::<Ipv6Addr>().ok());
+            // The shape check may refuse only what std refuses too.
+            prop_assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(&t));
+        }
+
+        /// The IPv6 writer writes what `std` writes, for addresses with
+        /// runs of zero groups anywhere (mapped ones included).
+        #[test]
+        fn write_v6_is_std(groups in proptest::collection::vec(
+            prop_oneof![3 => Just(0u16), 1 => Just(0xffff), 2 => any::<u16>(), 1 => 0u16..16], 8),
+            upper in any::<bool>()) {
+            let mut g = [0u16; 8];
+            g.copy_from_slice(&groups);
+            let v = Ipv6Addr::from(g);
+            let mut o = Vec::new();
+            write_addr(&mut o, IpAddr::V6(v), upper);
+            let mut want = v.to_string();
+            if upper {
+                want.make_ascii_uppercase();
+            }
+            prop_assert_eq!(String::from_utf8(o).unwrap(), want);
+        }
+    }
+
+    /// The SSE2 masks and the word-at-a-time masks are the byte classes
+    /// of the scalar scanner, for every byte value in every position.
+    #[test]
+    fn block_masks_are_the_byte_classes() {
+        let mut blk = [0u8; 64];
+        for round in 0..=255u32 {
+            for (k, b) in blk.iter_mut().enumerate() {
+                *b = (round as usize * 7 + k * 13) as u8;
+            }
+            blk[round as usize % 64] = round as u8;
+            let mut run = 0u64;
+            let mut sep = 0u64;
+            for (k, &b) in blk.iter().enumerate() {
+                run |= u64::from(is_run(b)) << k;
+                sep |= u64::from(b == b'.' || b == b':') << k;
+            }
+            assert_eq!(masks64(&blk), (run, sep), "round {round}");
+            assert_eq!(masks64_words(&blk), (run, sep), "round {round}");
+        }
+    }
+
+    /// Well-formed IPv6 texts std reads, from structured pieces (random
+    /// bytes rarely make one).
+    #[test]
+    fn parse_v6_reads_the_forms_std_reads() {
+        for t in [
+            "::", "::1", "1::", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:1.2.3.4", "::1.2.3.4", "::ffff:192.0.2.1", "1::1.2.3.4",
+            "FFFF:ffff::0001", "0000:0000:0000:0000:0000:0000:0000:0000",
+            "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "::01.2.3.4", "::1.2.3.256",
+            "1:2:3:4:5:6:7:1.2.3.4", "1.2.3.4::", "1:2:1.2.3.4::", ":1::", "1::2:",
+            "1:2:3:4:5:6:7:8::", "::1:2:3:4:5:6:7:8", "::1.2.3", "1::1.2.3.4.5",
+        ] {
+            let want = t.parse::<Ipv6Addr>().ok();
+            assert_eq!(parse_v6(t.as_bytes()), want, "{t}");
+        }
     }
 
     #[test]
