@@ -14,8 +14,6 @@ use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
-use rayon::prelude::*;
-
 use crate::capture::{self, CaptureError, Output};
 use crate::error::CliError;
 use crate::method::{self, Built};
@@ -316,76 +314,71 @@ impl TextRun {
         };
         match &self.pool {
             Some(pool) if !live => {
-                // Writing the previous group and reading the next overlap
-                // with washing the current one.
-                let group = self.workers.len() * 4;
+                // This thread reads batches and writes the washed ones in
+                // input order; the pool's workers wash them as they come.
+                // At most `window` batches are out at once, so memory stays
+                // bounded, and no worker waits for a whole group to finish.
+                let window = self.workers.len() * 4;
                 let workers = &self.workers;
                 let spec = &spec;
+                let (tx, rx) = std::sync::mpsc::channel::<(u64, Batch, Washed)>();
                 // Buffers go round: input batches and outputs are reused
                 // once written, so a long run does not keep asking the
                 // allocator (and the kernel) for fresh pages.
-                let mut ipool: Vec<Vec<u8>> = Vec::new();
+                let mut ipool: Vec<Batch> = Vec::new();
                 let mut opool: Vec<Vec<u8>> = Vec::new();
-                let read_group = |lines: &mut Lines,
-                                  ipool: &mut Vec<Vec<u8>>|
-                 -> Result<Vec<Vec<u8>>, CliError> {
-                    let mut batches = Vec::with_capacity(group);
-                    while batches.len() < group {
-                        let spare = ipool.pop().unwrap_or_default();
-                        match lines.next_batch_into(BATCH, spare).map_err(read_err)? {
-                            Some(b) => batches.push(b),
-                            None => break,
+                let mut ready: std::collections::BTreeMap<u64, Washed> = Default::default();
+                pool.in_place_scope_fifo(|scope| -> Result<(), CliError> {
+                    let (mut sent, mut written, mut eof) = (0u64, 0u64, false);
+                    loop {
+                        while !eof && sent - written < window as u64 {
+                            let spare = ipool.pop().unwrap_or_default();
+                            let Some(b) = lines.next_batch_into(BATCH, spare).map_err(read_err)?
+                            else {
+                                eof = true;
+                                break;
+                            };
+                            let mut o = opool.pop().unwrap_or_default();
+                            let tx = tx.clone();
+                            let seq = sent;
+                            scope.spawn_fifo(move |_| {
+                                let i = rayon::current_thread_index().unwrap_or(0) % workers.len();
+                                o.reserve(b.len() + b.len() / 4);
+                                let f = match workers[i].lock() {
+                                    Ok(mut w) => w.wash_batch(spec, &b, &mut o),
+                                    Err(_) => None,
+                                };
+                                let n = memchr::memchr_iter(b'\n', &b).count() as u64;
+                                // The receiver is gone only when the run
+                                // already stopped on an error.
+                                let _ = tx.send((seq, b, (o, f, n)));
+                            });
+                            sent += 1;
+                        }
+                        if sent == written {
+                            return Ok(());
+                        }
+                        let (seq, b, washed) = rx.recv().map_err(|_| poisoned())?;
+                        ipool.push(b);
+                        ready.insert(seq, washed);
+                        while let Some((mut o, f, n)) = ready.remove(&written) {
+                            out.write_all(&o).map_err(write_err)?;
+                            if let Some(f) = f {
+                                return Err(report(line_base, f));
+                            }
+                            line_base += n;
+                            written += 1;
+                            o.clear();
+                            opool.push(o);
                         }
                     }
-                    Ok(batches)
-                };
-                let mut cur = read_group(&mut lines, &mut ipool)?;
-                let mut prev: Vec<Washed> = Vec::new();
-                while !cur.is_empty() || !prev.is_empty() {
-                    let obufs: Vec<Vec<u8>> = (0..cur.len())
-                        .map(|_| opool.pop().unwrap_or_default())
-                        .collect();
-                    let (io, done) = pool.install(|| {
-                        rayon::join(
-                            || -> Result<Vec<Vec<u8>>, CliError> {
-                                for (mut o, f, n) in prev.drain(..) {
-                                    out.write_all(&o).map_err(write_err)?;
-                                    if let Some(f) = f {
-                                        return Err(report(line_base, f));
-                                    }
-                                    line_base += n;
-                                    o.clear();
-                                    opool.push(o);
-                                }
-                                read_group(&mut lines, &mut ipool)
-                            },
-                            || -> Vec<Washed> {
-                                cur.par_iter()
-                                    .zip(obufs.into_par_iter())
-                                    .map(|(b, mut o)| {
-                                        let i = rayon::current_thread_index().unwrap_or(0)
-                                            % workers.len();
-                                        o.reserve(b.len() + b.len() / 4);
-                                        let f = match workers[i].lock() {
-                                            Ok(mut w) => w.wash_batch(spec, b, &mut o),
-                                            Err(_) => None,
-                                        };
-                                        (o, f, memchr::memchr_iter(b'\n', b).count() as u64)
-                                    })
-                                    .collect()
-                            },
-                        )
-                    });
-                    ipool.append(&mut cur);
-                    cur = io?;
-                    prev = done;
-                }
+                })?;
             }
             _ => {
                 let w = self.workers[0].get_mut().map_err(|_| poisoned())?;
                 let mut o = Vec::with_capacity(BATCH + BATCH / 4);
                 let size = if live { 64 * 1024 } else { BATCH };
-                let mut spare = Vec::new();
+                let mut spare = Batch::default();
                 while let Some(b) = lines
                     .next_batch_into(size, std::mem::take(&mut spare))
                     .map_err(read_err)?
@@ -431,10 +424,30 @@ fn stdin_is_file() -> bool {
     }
 }
 
+/// A buffer of bytes read: `buf[..len]` holds them. The rest of `buf` is
+/// kept (already initialised) when the buffer is reused, so a reused
+/// buffer is read into without being cleared first.
+#[derive(Default)]
+pub struct Batch {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl std::ops::Deref for Batch {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Reads ask for at least this much, so the buffered reader under them
+/// hands large reads straight to the file (no copy through its buffer).
+const READ_MIN: usize = crate::capture::READ_CHUNK;
+
 /// Cuts a stream into batches of whole lines.
 struct Lines<'a> {
     r: Box<dyn BufRead + Send + 'a>,
-    pending: Vec<u8>,
+    pending: Batch,
     eof: bool,
     live: bool,
 }
@@ -443,47 +456,36 @@ impl<'a> Lines<'a> {
     fn new(r: Box<dyn BufRead + Send + 'a>, live: bool) -> Self {
         Lines {
             r,
-            pending: Vec::new(),
+            pending: Batch::default(),
             eof: false,
             live,
         }
     }
 
-    /// Read more into `pending`: once (live) or until `want` bytes.
+    /// Read more into `pending`: once (live) or until `want` bytes or the
+    /// end of the input.
     fn fill(&mut self, want: usize) -> io::Result<()> {
-        if !self.live {
-            // Read straight into the spare capacity (`read_to_end` does not
-            // zero it first, as a resize would) until `want` bytes or the
-            // end of the input.
-            while !self.eof && self.pending.len() < want {
-                let room = (want - self.pending.len()).max(64 * 1024);
-                let got = (&mut self.r)
-                    .take(room as u64)
-                    .read_to_end(&mut self.pending)?;
-                if got < room {
-                    self.eof = true;
-                }
+        let p = &mut self.pending;
+        while !self.eof && p.len < want {
+            let room = (want - p.len).max(READ_MIN);
+            if p.buf.len() < p.len + room {
+                p.buf.resize(p.len + room, 0);
             }
-            return Ok(());
-        }
-        // Live: one read, whatever it brings, so lines are not held back.
-        if self.eof || self.pending.len() >= want {
-            return Ok(());
-        }
-        let old = self.pending.len();
-        self.pending.resize(old + (want - old).max(64 * 1024), 0);
-        let got = loop {
-            match self.r.read(&mut self.pending[old..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.pending.truncate(old);
-                    return Err(e);
+            let got = loop {
+                match self.r.read(&mut p.buf[p.len..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
                 }
+            };
+            p.len += got;
+            self.eof = got == 0;
+            // Live: one read, whatever it brings, so lines are not held
+            // back.
+            if self.live {
+                break;
             }
-        };
-        self.pending.truncate(old + got);
-        self.eof = got == 0;
+        }
         Ok(())
     }
 
@@ -498,26 +500,31 @@ impl<'a> Lines<'a> {
     /// last line may lack its newline. None at the end of input. `spare`
     /// (any contents) becomes the buffer that takes over what follows the
     /// batch, so buffers can be reused.
-    fn next_batch_into(&mut self, size: usize, mut spare: Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+    fn next_batch_into(&mut self, size: usize, mut spare: Batch) -> io::Result<Option<Batch>> {
         let mut want = size;
         loop {
             self.fill(want)?;
-            if let Some(p) = memchr::memrchr(b'\n', &self.pending) {
-                spare.clear();
-                spare.extend_from_slice(&self.pending[p + 1..]);
-                self.pending.truncate(p + 1);
-                return Ok(Some(std::mem::replace(&mut self.pending, spare)));
+            let p = &mut self.pending;
+            if let Some(nl) = memchr::memrchr(b'\n', &p[..]) {
+                let rest = p.len - (nl + 1);
+                if spare.buf.len() < rest {
+                    spare.buf.resize(rest, 0);
+                }
+                spare.buf[..rest].copy_from_slice(&p.buf[nl + 1..p.len]);
+                spare.len = rest;
+                p.len = nl + 1;
+                return Ok(Some(std::mem::replace(p, spare)));
             }
             if self.eof {
-                if self.pending.is_empty() {
+                if p.len == 0 {
                     return Ok(None);
                 }
-                return Ok(Some(std::mem::take(&mut self.pending)));
+                return Ok(Some(std::mem::take(p)));
             }
-            if self.pending.len() > MAX_LINE {
+            if p.len > MAX_LINE {
                 return Err(Self::too_long());
             }
-            want = want.max(self.pending.len() * 2);
+            want = want.max(p.len * 2);
         }
     }
 
@@ -525,28 +532,34 @@ impl<'a> Lines<'a> {
     fn take_line(&mut self) -> io::Result<Option<Vec<u8>>> {
         let mut want = 4096;
         loop {
-            if let Some(p) = memchr::memchr(b'\n', &self.pending) {
-                let rest = self.pending.split_off(p + 1);
-                return Ok(Some(std::mem::replace(&mut self.pending, rest)));
+            let p = &mut self.pending;
+            if let Some(nl) = memchr::memchr(b'\n', &p[..]) {
+                let line = p.buf[..nl + 1].to_vec();
+                p.buf.copy_within(nl + 1..p.len, 0);
+                p.len -= nl + 1;
+                return Ok(Some(line));
             }
             if self.eof {
-                if self.pending.is_empty() {
+                if p.len == 0 {
                     return Ok(None);
                 }
-                return Ok(Some(std::mem::take(&mut self.pending)));
+                return Ok(Some(std::mem::take(p)[..].to_vec()));
             }
-            if self.pending.len() > MAX_LINE {
+            if p.len > MAX_LINE {
                 return Err(Self::too_long());
             }
             self.fill(want)?;
-            want = want.max(self.pending.len() * 2);
+            want = want.max(self.pending.len * 2);
         }
     }
 
     /// Put a line taken with `take_line` back in front.
     fn unread(&mut self, mut line: Vec<u8>) {
         line.extend_from_slice(&self.pending);
-        self.pending = line;
+        self.pending = Batch {
+            len: line.len(),
+            buf: line,
+        };
     }
 }
 

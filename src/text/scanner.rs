@@ -102,36 +102,35 @@ fn is_word(b: u8) -> bool {
 /// Leading zeros are accepted (some logs pad octets): they are read as
 /// decimal, never octal.
 pub fn parse_v4(t: &[u8]) -> Option<Ipv4Addr> {
-    let mut o = [0u8; 4];
-    let mut part = 0usize;
-    let mut val: u32 = 0;
-    let mut digits = 0;
-    for &b in t {
-        match b {
-            b'0'..=b'9' => {
-                digits += 1;
-                if digits > 3 {
-                    return None;
-                }
-                val = val * 10 + u32::from(b - b'0');
-            }
-            b'.' => {
-                if digits == 0 || part >= 3 || val > 255 {
-                    return None;
-                }
-                o[part] = val as u8;
-                part += 1;
-                val = 0;
-                digits = 0;
-            }
-            _ => return None,
-        }
-    }
-    if digits == 0 || part != 3 || val > 255 {
+    if t.len() < 7 || t.len() > 15 {
         return None;
     }
-    o[3] = val as u8;
-    Some(Ipv4Addr::from(o))
+    let digit = |i: usize| t.get(i).and_then(|&c| c.is_ascii_digit().then(|| u32::from(c - b'0')));
+    let mut o = [0u8; 4];
+    let mut i = 0;
+    for (k, slot) in o.iter_mut().enumerate() {
+        if k > 0 {
+            if t.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let mut v = digit(i)?;
+        i += 1;
+        if let Some(d) = digit(i) {
+            v = v * 10 + d;
+            i += 1;
+            if let Some(d) = digit(i) {
+                v = v * 10 + d;
+                i += 1;
+            }
+        }
+        if v > 255 {
+            return None;
+        }
+        *slot = v as u8;
+    }
+    (i == t.len()).then(|| Ipv4Addr::from(o))
 }
 
 /// Parse an IPv6 address in any of RFC 4291's text forms (compressed, full,
@@ -144,31 +143,55 @@ pub fn parse_v4(t: &[u8]) -> Option<Ipv4Addr> {
 /// scanner calls it on every colon run of a log (times among them) and
 /// the general parser costs several times more.
 pub fn parse_v6(t: &[u8]) -> Option<Ipv6Addr> {
-    if t.len() < 2 || t.len() > 45 {
+    if !Shape::of(t).may_be_v6(t.len()) {
         return None;
     }
-    // Cheap shape check first (times like `12:34:56.789` are common): no
-    // `::` needs seven colons, or six before a dotted tail.
-    let mut colons = 0;
-    let mut double = false;
-    let mut dotted = false;
-    let mut prev = 0u8;
-    for &c in t {
-        if c == b':' {
-            colons += 1;
-            double |= prev == b':';
-        } else if c == b'.' {
-            dotted = true;
+    parse_v6_shaped(t)
+}
+
+/// What one pass over a run tells about it.
+#[derive(Clone, Copy)]
+struct Shape {
+    colons: usize,
+    double: bool,
+    dotted: bool,
+}
+
+impl Shape {
+    fn of(t: &[u8]) -> Self {
+        let mut sh = Shape {
+            colons: 0,
+            double: false,
+            dotted: false,
+        };
+        let mut prev = 0u8;
+        for &c in t {
+            if c == b':' {
+                sh.colons += 1;
+                sh.double |= prev == b':';
+            } else if c == b'.' {
+                sh.dotted = true;
+            }
+            prev = c;
         }
-        prev = c;
+        sh
     }
-    if !double {
-        if !(colons == 7 && !dotted || colons == 6 && dotted) {
-            return None;
-        }
-    } else if colons > 8 {
-        return None;
+
+    /// A cheap test before parsing (times like `12:34:56.789` are common):
+    /// without `::` an address has seven colons, or six before a dotted
+    /// tail; with one, at most eight.
+    fn may_be_v6(self, len: usize) -> bool {
+        (2..=45).contains(&len)
+            && if self.double {
+                self.colons <= 8
+            } else {
+                self.colons == 7 && !self.dotted || self.colons == 6 && self.dotted
+            }
     }
+}
+
+/// [`parse_v6`] after its shape test.
+fn parse_v6_shaped(t: &[u8]) -> Option<Ipv6Addr> {
     let mut head = [0u16; 8];
     let (n_head, head_v4, mut i) = v6_groups(t, 0, &mut head);
     if n_head == 8 {
@@ -331,7 +354,9 @@ pub fn scan_into(line: &[u8], out: &mut Vec<Found>) {
                 }
                 e
             };
-            classify(line, s, e, out);
+            if !surely_nothing(line, s, e) {
+                classify(line, s, e, out);
+            }
             done = e;
             if e >= base + 64 {
                 break;
@@ -463,6 +488,19 @@ fn masks64_words(blk: &[u8; 64]) -> (u64, u64) {
     (run, sep)
 }
 
+/// Runs [`classify`] is sure to find nothing in, told apart before the
+/// call (most runs of a log are these): a lone `.` or `:`, and a run glued
+/// to a word on its left that does not start with a colon and cannot be
+/// the labels of a reverse name (those end with a dot before `i`).
+#[inline]
+fn surely_nothing(line: &[u8], s: usize, e: usize) -> bool {
+    e - s == 1
+        || s > 0
+            && is_word(line[s - 1])
+            && line[s] != b':'
+            && !(line[e - 1] == b'.' && matches!(line.get(e), Some(b'i' | b'I')))
+}
+
 fn starts_with_ci(hay: &[u8], needle: &[u8]) -> bool {
     hay.len() >= needle.len() && hay[..needle.len()].eq_ignore_ascii_case(needle)
 }
@@ -471,7 +509,7 @@ fn starts_with_ci(hay: &[u8], needle: &[u8]) -> bool {
 fn classify(line: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
     let rest = &line[e..];
     // Reverse names: the run ends with a dot and the suffix follows.
-    if line[e - 1] == b'.' {
+    if line[e - 1] == b'.' && matches!(rest.first(), Some(b'i' | b'I')) {
         if starts_with_ci(rest, b"in-addr.arpa") && suffix_ends(&rest[12..]) {
             reverse_v4(line, s, e - 1, out);
             return;
@@ -513,18 +551,21 @@ fn classify(line: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
         return;
     }
     let t = &line[a..b];
-    if t.iter().all(|&c| c == b':') {
+    // A dotted quad first: the commonest address, and a run with a colon
+    // fails it within a few bytes.
+    if let Some(v4) = parse_v4(t) {
+        push_addr(line, a, b, b == e, IpAddr::V4(v4), false, out);
         return;
     }
-    if !t.contains(&b':') {
-        if let Some(v4) = parse_v4(t) {
-            push_addr(line, a, b, b == e, IpAddr::V4(v4), false, out);
+    let shape = Shape::of(t);
+    if shape.colons == 0 || shape.colons == t.len() {
+        return;
+    }
+    if shape.may_be_v6(t.len()) {
+        if let Some(v6) = parse_v6_shaped(t) {
+            push_v6(line, a, b, b == e, v6, out);
+            return;
         }
-        return;
-    }
-    if let Some(v6) = parse_v6(t) {
-        push_v6(line, a, b, b == e, v6, out);
-        return;
     }
     // `address:port`: a trailing `:digits` after something that is an
     // address on its own.
@@ -548,7 +589,7 @@ fn classify(line: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
     // that is a dotted quad is an IPv4 address (`dead:1.2.3.4`).
     let mut p = a;
     for piece in t.split(|&c| c == b':') {
-        if piece.contains(&b'.') {
+        if piece.len() >= 7 {
             if let Some(v4) = parse_v4(piece) {
                 out.push(Found {
                     span: p..p + piece.len(),
@@ -721,31 +762,42 @@ fn reverse_v6(line: &[u8], s: usize, end: usize, out: &mut Vec<Found>) {
     });
 }
 
+/// The decimal text of every octet followed by a dot: its length (dot
+/// included), then the bytes.
+static OCTET_TEXT: [[u8; 5]; 256] = {
+    let mut t = [[0u8; 5]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let x = i as u8;
+        let e = &mut t[i];
+        if x >= 100 {
+            *e = [4, b'0' + x / 100, b'0' + (x / 10) % 10, b'0' + x % 10, b'.'];
+        } else if x >= 10 {
+            *e = [3, b'0' + x / 10, b'0' + x % 10, b'.', 0];
+        } else {
+            *e = [2, b'0' + x, b'.', 0, 0];
+        }
+        i += 1;
+    }
+    t
+};
+
 /// Write `a` the way the scanner reads it back: dotted quad, or RFC 5952
 /// IPv6 (upper case on request).
 pub fn write_addr(out: &mut Vec<u8>, a: IpAddr, upper: bool) {
     match a {
         IpAddr::V4(v) => {
-            // Built on the stack and appended once.
-            let mut buf = [0u8; 15];
+            // Built on the stack from a table of the 256 octet texts (each
+            // written with a dot after it, the last dot dropped) and
+            // appended once.
+            let mut buf = [0u8; 20];
             let mut n = 0;
-            for (i, &x) in v.octets().iter().enumerate() {
-                if i > 0 {
-                    buf[n] = b'.';
-                    n += 1;
-                }
-                if x >= 100 {
-                    buf[n] = b'0' + x / 100;
-                    n += 1;
-                }
-                if x >= 10 {
-                    buf[n] = b'0' + (x / 10) % 10;
-                    n += 1;
-                }
-                buf[n] = b'0' + x % 10;
-                n += 1;
+            for x in v.octets() {
+                let d = &OCTET_TEXT[usize::from(x)];
+                buf[n..n + 4].copy_from_slice(&d[1..]);
+                n += usize::from(d[0]);
             }
-            out.extend_from_slice(&buf[..n]);
+            out.extend_from_slice(&buf[..n - 1]);
         }
         IpAddr::V6(v) => write_v6(out, v, upper),
     }
@@ -1011,7 +1063,9 @@ mod tests {
                 "192.0.2.1", "2001:db8::1", "::ffff:10.0.0.1", "1.2.3.4.in-addr.arpa",
                 "b.a.9.8.ip6.arpa", "10.0.0.0/8", "fe80::1%eth0", "[::1]:53",
                 "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:1.2.3.4", "12:34:56.789",
-                "FFFF::", "a:b::c:d:53", "::", ":::", "0.0.0.0",
+                "FFFF::", "a:b::c:d:53", "::", ":::", "0.0.0.0", "255.255.255.255",
+                "1.2.3", "1.2.3.4.5", "::1", "ffff:", ":53", "#53", "%eth0", "/24", "256",
+                "01", "in-addr.arpa", "ip6.arpa", "IN-ADDR.ARPA",
             ])
             .prop_map(|s| s.as_bytes().to_vec()),
         ];
@@ -1040,6 +1094,17 @@ mod tests {
             let std = std::str::from_utf8(&t).ok().and_then(|s| s.parse::<Ipv6Addr>().ok());
             // The shape check may refuse only what std refuses too.
             prop_assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(&t));
+        }
+
+        /// The IPv4 writer writes what `std` writes, and the parser reads
+        /// it back.
+        #[test]
+        fn write_v4_is_std(x in any::<u32>()) {
+            let v = Ipv4Addr::from(x);
+            let mut o = Vec::new();
+            write_addr(&mut o, IpAddr::V4(v), false);
+            prop_assert_eq!(std::str::from_utf8(&o).unwrap(), v.to_string());
+            prop_assert_eq!(parse_v4(&o), Some(v));
         }
 
         /// The IPv6 writer writes what `std` writes, for addresses with
