@@ -19,6 +19,9 @@ pub fn is_terminal_stdout() -> bool {
     io::stdout().is_terminal()
 }
 
+/// Writes of at least this many bytes bypass the output buffer.
+const DIRECT_WRITE: usize = 64 * 1024;
+
 enum Sink {
     Stdout(BufWriter<Stdout>),
     File(BufWriter<File>),
@@ -34,6 +37,13 @@ impl Write for Sink {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Sink::Stdout(w) => w.write_all(buf),
+            // A large chunk (a batch of washed text lines, a compressor's
+            // block) goes to the file straight after what is buffered,
+            // without a copy through the buffer.
+            Sink::File(w) if buf.len() >= DIRECT_WRITE => {
+                w.flush()?;
+                w.get_mut().write_all(buf)
+            }
             Sink::File(w) => w.write_all(buf),
         }
     }

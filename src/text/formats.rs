@@ -554,23 +554,29 @@ impl Worker {
 
     /// Wash a batch of whole lines (each ending in `\n` except perhaps the
     /// last) into `out`. Stops at the first line `--on-error fail` rejects;
-    /// everything before it is in `out`.
+    /// everything before it is in `out`. Also returns the batch's count of
+    /// newlines (where the next batch's line numbers start).
     pub fn wash_batch(
         &mut self,
         spec: &Spec,
         batch: &[u8],
         out: &mut Vec<u8>,
-    ) -> Option<BatchFault> {
+    ) -> (Option<BatchFault>, u64) {
+        let newlines = memchr::memchr_iter(b'\n', batch).count() as u64;
         if spec.format == Format::Plain && spec.regex.is_none() {
             // Nothing in a plain line can be unreadable, and no address
             // spans a newline: the batch is scanned in one go.
-            let lines = memchr::memchr_iter(b'\n', batch).count() as u64
-                + u64::from(!batch.is_empty() && batch.last() != Some(&b'\n'));
+            let lines = newlines + u64::from(!batch.is_empty() && batch.last() != Some(&b'\n'));
             self.stats.lines_read += lines;
             self.stats.lines_written += lines;
             self.wash_text(batch, out);
-            return None;
+            return (None, newlines);
         }
+        (self.wash_lines(spec, batch, out), newlines)
+    }
+
+    /// [`Worker::wash_batch`] one line at a time.
+    fn wash_lines(&mut self, spec: &Spec, batch: &[u8], out: &mut Vec<u8>) -> Option<BatchFault> {
         let mut n = 0u64;
         let mut rest = batch;
         while !rest.is_empty() {

@@ -344,11 +344,10 @@ impl TextRun {
                             scope.spawn_fifo(move |_| {
                                 let i = rayon::current_thread_index().unwrap_or(0) % workers.len();
                                 o.reserve(b.len() + b.len() / 4);
-                                let f = match workers[i].lock() {
+                                let (f, n) = match workers[i].lock() {
                                     Ok(mut w) => w.wash_batch(spec, &b, &mut o),
-                                    Err(_) => None,
+                                    Err(_) => (None, 0),
                                 };
-                                let n = memchr::memchr_iter(b'\n', &b).count() as u64;
                                 // The receiver is gone only when the run
                                 // already stopped on an error.
                                 let _ = tx.send((seq, b, (o, f, n)));
@@ -384,7 +383,7 @@ impl TextRun {
                     .map_err(read_err)?
                 {
                     o.clear();
-                    let f = w.wash_batch(&spec, &b, &mut o);
+                    let (f, n) = w.wash_batch(&spec, &b, &mut o);
                     out.write_all(&o).map_err(write_err)?;
                     if live {
                         out.flush().map_err(write_err)?;
@@ -392,7 +391,7 @@ impl TextRun {
                     if let Some(f) = f {
                         return Err(report(line_base, f));
                     }
-                    line_base += memchr::memchr_iter(b'\n', &b).count() as u64;
+                    line_base += n;
                     spare = b;
                 }
             }

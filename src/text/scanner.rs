@@ -105,7 +105,10 @@ pub fn parse_v4(t: &[u8]) -> Option<Ipv4Addr> {
     if t.len() < 7 || t.len() > 15 {
         return None;
     }
-    let digit = |i: usize| t.get(i).and_then(|&c| c.is_ascii_digit().then(|| u32::from(c - b'0')));
+    let digit = |i: usize| {
+        t.get(i)
+            .and_then(|&c| c.is_ascii_digit().then(|| u32::from(c - b'0')))
+    };
     let mut o = [0u8; 4];
     let mut i = 0;
     for (k, slot) in o.iter_mut().enumerate() {
@@ -445,8 +448,8 @@ fn masks64(blk: &[u8; 64]) -> (u64, u64) {
         load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
     };
     let (mut run, mut sep) = (0u64, 0u64);
-    for (k, v) in blk.as_chunks::<16>().0.iter().enumerate() {
-        let v = load_unaligned_m128i(v);
+    for (k, v) in blk.chunks_exact(16).enumerate() {
+        let v = load_unaligned_m128i(v.try_into().unwrap_or(&[0; 16]));
         // Signed compares after a shift: 0x30..=0x3a (digits and `:`) and
         // a-f / A-F become the lowest values an i8 holds; bytes of 0x80
         // and above never do.
@@ -480,8 +483,8 @@ fn masks64(blk: &[u8; 64]) -> (u64, u64) {
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn masks64_words(blk: &[u8; 64]) -> (u64, u64) {
     let (mut run, mut sep) = (0u64, 0u64);
-    for (k, w) in blk.as_chunks::<8>().0.iter().enumerate() {
-        let (r, s) = word_masks(u64::from_le_bytes(*w));
+    for (k, w) in blk.chunks_exact(8).enumerate() {
+        let (r, s) = word_masks(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
         run |= r << (8 * k);
         sep |= s << (8 * k);
     }
@@ -1096,6 +1099,26 @@ mod tests {
             prop_assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(&t));
         }
 
+        /// The IPv4 parser reads exactly four dot-separated decimal parts
+        /// of one to three digits, each at most 255 (leading zeros read as
+        /// decimal).
+        #[test]
+        fn parse_v4_is_the_dotted_quad_rule(t in proptest::collection::vec(
+            proptest::sample::select(b"0123456789........:a".to_vec()), 0..18)) {
+            let parts: Vec<&[u8]> = t.split(|&c| c == b'.').collect();
+            let want = (parts.len() == 4
+                && parts.iter().all(|p| (1..=3).contains(&p.len())
+                    && p.iter().all(u8::is_ascii_digit)
+                    && std::str::from_utf8(p).unwrap().parse::<u32>().unwrap() <= 255))
+                .then(|| {
+                    let o: Vec<u8> = parts.iter()
+                        .map(|p| std::str::from_utf8(p).unwrap().parse::<u8>().unwrap())
+                        .collect();
+                    Ipv4Addr::new(o[0], o[1], o[2], o[3])
+                });
+            prop_assert_eq!(parse_v4(&t), want, "{:?}", String::from_utf8_lossy(&t));
+        }
+
         /// The IPv4 writer writes what `std` writes, and the parser reads
         /// it back.
         #[test]
@@ -1152,12 +1175,32 @@ mod tests {
     #[test]
     fn parse_v6_reads_the_forms_std_reads() {
         for t in [
-            "::", "::1", "1::", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8",
-            "1:2:3:4:5:6:1.2.3.4", "::1.2.3.4", "::ffff:192.0.2.1", "1::1.2.3.4",
-            "FFFF:ffff::0001", "0000:0000:0000:0000:0000:0000:0000:0000",
-            "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "::01.2.3.4", "::1.2.3.256",
-            "1:2:3:4:5:6:7:1.2.3.4", "1.2.3.4::", "1:2:1.2.3.4::", ":1::", "1::2:",
-            "1:2:3:4:5:6:7:8::", "::1:2:3:4:5:6:7:8", "::1.2.3", "1::1.2.3.4.5",
+            "::",
+            "::1",
+            "1::",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7::",
+            "::2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:1.2.3.4",
+            "::1.2.3.4",
+            "::ffff:192.0.2.1",
+            "1::1.2.3.4",
+            "FFFF:ffff::0001",
+            "0000:0000:0000:0000:0000:0000:0000:0000",
+            "1:2:3:4:5:6:7:8:9",
+            "1::2::3",
+            "12345::",
+            "::01.2.3.4",
+            "::1.2.3.256",
+            "1:2:3:4:5:6:7:1.2.3.4",
+            "1.2.3.4::",
+            "1:2:1.2.3.4::",
+            ":1::",
+            "1::2:",
+            "1:2:3:4:5:6:7:8::",
+            "::1:2:3:4:5:6:7:8",
+            "::1.2.3",
+            "1::1.2.3.4.5",
         ] {
             let want = t.parse::<Ipv6Addr>().ok();
             assert_eq!(parse_v6(t.as_bytes()), want, "{t}");

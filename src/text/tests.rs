@@ -389,3 +389,31 @@ fn worker_counts_addresses() {
     assert_eq!(w.wash_text(b"a 192.0.2.1 b ::1 c", &mut o), 2);
     assert_eq!(w.stats.addresses, 2);
 }
+
+#[test]
+fn a_fault_deep_in_the_input_stops_at_the_same_line_for_every_thread_count() {
+    // About 1 MB of CSV (several batches); one value is unreadable.
+    let mut text = String::from("ip,n\n");
+    for i in 0..50_000u32 {
+        if i == 31_336 {
+            text.push_str("not-an-address,1\n");
+        } else {
+            text.push_str(&format!("10.0.{}.{},{}\n", i % 256, i % 199, i));
+        }
+    }
+    let mut outs = Vec::new();
+    for threads in [1, 2, 4] {
+        let mut r = run_with(Format::Csv, &["ip"], OnError::Fail, threads);
+        let mut out = Vec::new();
+        let e = r
+            .wash_stream(Box::new(text.as_bytes()), &mut out, false, "<in>")
+            .unwrap_err();
+        assert!(e.msg.starts_with("<in> line 31338, byte 0:"), "{}", e.msg);
+        outs.push(out);
+    }
+    // The header and every line before the fault, washed; nothing after.
+    let lines: Vec<&[u8]> = outs[0].split_inclusive(|&c| c == b'\n').collect();
+    assert_eq!(lines.len(), 31_337);
+    assert_eq!(lines[1], b"245.255.255.255,0\n");
+    assert!(outs[0] == outs[1] && outs[1] == outs[2]);
+}
