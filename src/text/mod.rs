@@ -5,8 +5,8 @@
 //! - [`scanner`]: finds the addresses in a line (the plain format).
 //! - [`formats`]: plain, csv/tsv, json lines, zeek, `--regex`: which parts
 //!   of a line are washed, and what counts as an unreadable line.
-//! - [`runner`]: inputs and outputs, batches of lines on rayon in input
-//!   order, line-buffered pipes, statistics.
+//! - [`runner`]: inputs and outputs, batches of lines washed on worker
+//!   threads and written in input order, line-buffered pipes, statistics.
 //!
 //! # The scanner's rules
 //!

@@ -2,8 +2,8 @@
 //! opener), outputs (temporary name, renamed when complete), batches of
 //! whole lines, and the statistics.
 //!
-//! Stateless techniques wash batches of lines in parallel on a rayon pool
-//! of `--threads` workers and the batches are written in input order; a
+//! Stateless techniques wash batches of lines in parallel on `--threads`
+//! threads, each reading, washing and writing in turn, and the batches are written in input order; a
 //! worker's output depends only on the lines and the key, so the output is
 //! byte-identical for every thread count. Stateful techniques (enumerate,
 //! prefix-map) wash on one worker in input order. When the input is a pipe
@@ -12,7 +12,8 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use crate::capture::{self, CaptureError, Output};
 use crate::error::CliError;
@@ -170,7 +171,6 @@ fn display(p: &Path) -> String {
 /// every input in turn. Also the library entry point for benchmarks.
 pub struct TextRun {
     workers: Vec<Mutex<Worker>>,
-    pool: Option<rayon::ThreadPool>,
     spec: Spec,
     no_header: bool,
     compress: CompressArg,
@@ -196,19 +196,8 @@ impl TextRun {
             }
         }
         workers.insert(0, Mutex::new(Worker::new(washer, DEFAULT_CACHE_ENTRIES)));
-        let pool = if workers.len() > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(workers.len())
-                    .build()
-                    .map_err(|e| CliError::data(format!("cannot start worker threads: {e}")))?,
-            )
-        } else {
-            None
-        };
         Ok(TextRun {
             workers,
-            pool,
             spec,
             no_header,
             compress,
@@ -312,66 +301,79 @@ impl TextRun {
                 f.fault.msg
             ))
         };
-        match &self.pool {
-            Some(pool) if !live => {
-                // This thread reads batches and writes the washed ones in
-                // input order; the pool's workers wash them as they come.
-                // At most `window` batches are out at once, so memory stays
-                // bounded, and no worker waits for a whole group to finish.
-                let window = self.workers.len() * 4;
-                let workers = &self.workers;
+        match self.workers.len() {
+            n if n > 1 && !live => {
+                // Each of `n` threads reads a batch, washes it and writes
+                // every washed batch that is next in input order, in turn:
+                // no thread only waits, and the reading and writing are
+                // shared out. At most `window` batches wait to be written
+                // (memory stays bounded).
+                let window = n as u64 * 4;
                 let spec = &spec;
-                let (tx, rx) = std::sync::mpsc::channel::<(u64, Batch, Washed)>();
-                // Buffers go round: input batches and outputs are reused
-                // once written, so a long run does not keep asking the
-                // allocator (and the kernel) for fresh pages.
-                let mut ipool: Vec<Batch> = Vec::new();
-                let mut opool: Vec<Vec<u8>> = Vec::new();
-                let mut ready: std::collections::BTreeMap<u64, Washed> = Default::default();
-                pool.in_place_scope_fifo(|scope| -> Result<(), CliError> {
-                    let (mut sent, mut written, mut eof) = (0u64, 0u64, false);
-                    loop {
-                        while !eof && sent - written < window as u64 {
-                            let spare = ipool.pop().unwrap_or_default();
-                            let Some(b) = lines.next_batch_into(BATCH, spare).map_err(read_err)?
-                            else {
-                                eof = true;
-                                break;
-                            };
-                            let mut o = opool.pop().unwrap_or_default();
-                            let tx = tx.clone();
-                            let seq = sent;
-                            scope.spawn_fifo(move |_| {
-                                let i = rayon::current_thread_index().unwrap_or(0) % workers.len();
-                                o.reserve(b.len() + b.len() / 4);
-                                let (f, n) = match workers[i].lock() {
-                                    Ok(mut w) => w.wash_batch(spec, &b, &mut o),
-                                    Err(_) => (None, 0),
-                                };
-                                // The receiver is gone only when the run
-                                // already stopped on an error.
-                                let _ = tx.send((seq, b, (o, f, n)));
-                            });
-                            sent += 1;
-                        }
-                        if sent == written {
-                            return Ok(());
-                        }
-                        let (seq, b, washed) = rx.recv().map_err(|_| poisoned())?;
-                        ipool.push(b);
-                        ready.insert(seq, washed);
-                        while let Some((mut o, f, n)) = ready.remove(&written) {
-                            out.write_all(&o).map_err(write_err)?;
-                            if let Some(f) = f {
-                                return Err(report(line_base, f));
+                let input = Mutex::new(InputSide {
+                    lines,
+                    next: 0,
+                    failed: None,
+                });
+                let output = Mutex::new(OutputSide {
+                    out,
+                    ready: Default::default(),
+                    written: 0,
+                    line_base,
+                    failed: None,
+                    spare: Vec::new(),
+                });
+                let moved = Condvar::new();
+                let stop = AtomicBool::new(false);
+                let shared = Shared {
+                    input: &input,
+                    output: &output,
+                    moved: &moved,
+                    stop: &stop,
+                    window,
+                    spec,
+                    read_err: &read_err,
+                    write_err: &write_err,
+                    report: &report,
+                };
+                std::thread::scope(|sc| -> Result<(), CliError> {
+                    let mut started = Vec::new();
+                    for w in &self.workers {
+                        let shared = &shared;
+                        let h = std::thread::Builder::new()
+                            .name("ipwash-text".into())
+                            .spawn_scoped(sc, move || shared.work(w));
+                        match h {
+                            Ok(h) => started.push(h),
+                            Err(e) => {
+                                stop.store(true, Ordering::SeqCst);
+                                return Err(CliError::data(format!(
+                                    "cannot start worker threads: {e}"
+                                )));
                             }
-                            line_base += n;
-                            written += 1;
-                            o.clear();
-                            opool.push(o);
                         }
                     }
+                    for h in started {
+                        if h.join().is_err() {
+                            return Err(poisoned());
+                        }
+                    }
+                    Ok(())
                 })?;
+                let o = output.into_inner().map_err(|_| poisoned())?;
+                let i = input.into_inner().map_err(|_| poisoned())?;
+                // A washed batch that stopped on a fault comes before any
+                // batch a read error came after.
+                if let Some(e) = o.failed {
+                    return Err(e);
+                }
+                if let Some(e) = i.failed {
+                    return Err(e);
+                }
+                if stop.into_inner() {
+                    return Err(poisoned());
+                }
+                return o.out.flush().map_err(write_err);
             }
             _ => {
                 let w = self.workers[0].get_mut().map_err(|_| poisoned())?;
@@ -420,6 +422,116 @@ fn stdin_is_file() -> bool {
     #[cfg(not(unix))]
     {
         false
+    }
+}
+
+/// The reading side of a parallel run: the next batch and its number.
+struct InputSide<'a> {
+    lines: Lines<'a>,
+    next: u64,
+    failed: Option<CliError>,
+}
+
+/// The writing side: washed batches waiting for their turn.
+struct OutputSide<'o> {
+    out: &'o mut (dyn Write + Send),
+    ready: std::collections::BTreeMap<u64, Washed>,
+    written: u64,
+    line_base: u64,
+    failed: Option<CliError>,
+    spare: Vec<Vec<u8>>,
+}
+
+/// What the threads of a parallel run share.
+struct Shared<'s, 'a, 'o> {
+    input: &'s Mutex<InputSide<'a>>,
+    output: &'s Mutex<OutputSide<'o>>,
+    moved: &'s Condvar,
+    stop: &'s AtomicBool,
+    window: u64,
+    spec: &'s Spec,
+    read_err: &'s (dyn Fn(io::Error) -> CliError + Sync),
+    write_err: &'s (dyn Fn(io::Error) -> CliError + Sync),
+    report: &'s (dyn Fn(u64, BatchFault) -> CliError + Sync),
+}
+
+impl Shared<'_, '_, '_> {
+    /// One thread of the run: read, wash, write in turn until the input
+    /// ends or the run stops.
+    fn work(&self, worker: &Mutex<Worker>) {
+        let mut spare = Batch::default();
+        let mut o: Vec<u8> = Vec::new();
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let (seq, b) = {
+                let Ok(mut i) = self.input.lock() else {
+                    return self.halt();
+                };
+                if i.failed.is_some() {
+                    return;
+                }
+                match i.lines.next_batch_into(BATCH, std::mem::take(&mut spare)) {
+                    Ok(Some(b)) => {
+                        i.next += 1;
+                        (i.next - 1, b)
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        // Reported once every batch before it is written.
+                        i.failed = Some((self.read_err)(e));
+                        return;
+                    }
+                }
+            };
+            o.clear();
+            o.reserve(b.len() + b.len() / 4);
+            let (f, n) = match worker.lock() {
+                Ok(mut w) => w.wash_batch(self.spec, &b, &mut o),
+                Err(_) => return self.halt(),
+            };
+            spare = b;
+            let Ok(mut out) = self.output.lock() else {
+                return self.halt();
+            };
+            while seq >= out.written + self.window && !self.stop.load(Ordering::SeqCst) {
+                out = match self.moved.wait(out) {
+                    Ok(g) => g,
+                    Err(_) => return self.halt(),
+                };
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let next = out.spare.pop().unwrap_or_default();
+            out.ready
+                .insert(seq, (std::mem::replace(&mut o, next), f, n));
+            let o_side = &mut *out;
+            while let Some((mut buf, f, n)) = o_side.ready.remove(&o_side.written) {
+                if let Err(e) = o_side.out.write_all(&buf) {
+                    o_side.failed = Some((self.write_err)(e));
+                    drop(out);
+                    return self.halt();
+                }
+                if let Some(f) = f {
+                    o_side.failed = Some((self.report)(o_side.line_base, f));
+                    drop(out);
+                    return self.halt();
+                }
+                o_side.line_base += n;
+                o_side.written += 1;
+                buf.clear();
+                o_side.spare.push(buf);
+            }
+            self.moved.notify_all();
+        }
+    }
+
+    /// Stop every thread (after an error, or a poisoned lock).
+    fn halt(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.moved.notify_all();
     }
 }
 

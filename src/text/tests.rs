@@ -417,3 +417,50 @@ fn a_fault_deep_in_the_input_stops_at_the_same_line_for_every_thread_count() {
     assert_eq!(lines[1], b"245.255.255.255,0\n");
     assert!(outs[0] == outs[1] && outs[1] == outs[2]);
 }
+
+/// A reader that fails after `left` bytes.
+struct FailsAfter<'a> {
+    data: &'a [u8],
+    left: usize,
+}
+
+impl std::io::Read for FailsAfter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        let n = buf.len().min(self.left).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_read_error_keeps_every_batch_before_it_for_every_thread_count() {
+    let mut text = String::new();
+    for i in 0..40_000u32 {
+        text.push_str(&format!("q {} from 10.1.{}.{}#53\n", i, i % 256, i % 97));
+    }
+    let cut = 700_000;
+    let mut outs = Vec::new();
+    for threads in [1, 2, 4] {
+        let mut r = run_with(Format::Plain, &[], OnError::Fail, threads);
+        let mut out = Vec::new();
+        let rd = std::io::BufReader::new(FailsAfter {
+            data: text.as_bytes(),
+            left: cut,
+        });
+        let e = r
+            .wash_stream(Box::new(rd), &mut out, false, "<in>")
+            .unwrap_err();
+        assert!(e.msg.contains("the disk went away"), "{}", e.msg);
+        outs.push(out);
+    }
+    // Whole lines only, all of them washed, and every thread count agrees.
+    assert!(outs[0].ends_with(b"\n"));
+    assert!(outs[0].len() > cut / 2, "{}", outs[0].len());
+    assert!(!String::from_utf8_lossy(&outs[0]).contains(" 10.1."));
+    assert!(outs[0] == outs[1] && outs[1] == outs[2]);
+}
