@@ -50,14 +50,21 @@ re='^\S+ \S+ client @\S+ ([0-9a-fA-F.:]+)#\d+ .*\(([0-9a-fA-F.:]+)\)$'
 # Each command writes a new file, as a user's run does: its output from
 # the run before is removed first (outside the timing), so no run pays for
 # freeing the previous file's pages.
+#
+# The machine's own ceiling for two threads: two independent one-thread
+# runs at once (no shared state at all). 2 x (one run alone) / (two at
+# once) is how much this machine's second core gives; a two-thread run
+# cannot scale past it.
 prep=()
 for o in cat t1 t2 c1 c2; do prep+=(--prepare "rm -f $work/$o.out"); done
+prep+=(--prepare "rm -f $work/p1.out $work/p2.out")
 hyperfine --warmup 2 --runs "${TEXT_RUNS:-10}" "${prep[@]}" --export-markdown "$work/text.md" \
   "cat $log > $work/cat.out" \
   "$bin text $log -o $work/t1.out --method truncate --threads 1 -q" \
   "$bin text $log -o $work/t2.out --method truncate --threads 2 -q" \
   "$bin text $log -o $work/c1.out --method cryptopan --key-file $key --threads 1 -q" \
-  "$bin text $log -o $work/c2.out --method cryptopan --key-file $key --threads 2 -q"
+  "$bin text $log -o $work/c2.out --method cryptopan --key-file $key --threads 2 -q" \
+  "$bin text $log -o $work/p1.out --method truncate --threads 1 -q & $bin text $log -o $work/p2.out --method truncate --threads 1 -q; wait"
 # anonip appends to --output: each run starts from no file.
 hyperfine --runs 2 --prepare "rm -f $work/anonip.out" --export-markdown "$work/anonip.md" \
   "anonip --ipv4mask 8 --ipv6mask 80 --regex '$re' --input $log --output $work/anonip.out"
@@ -70,3 +77,38 @@ else
   echo "anonip and ipwash truncate differ on $(cmp -l "$work/t1.out" "$work/anonip.out" 2>/dev/null | wc -l) bytes"
   diff <(head -3 "$work/t1.out") <(head -3 "$work/anonip.out") || true
 fi
+
+# Paired rounds (this machine's speed drifts by tens of percent within a
+# minute, which moves whole hyperfine series): each round times one run
+# of every command back to back, and the figures are medians over rounds
+# of per-round ratios. anonip runs in every round too, on the first
+# 100,000 lines (its cost per line does not change with the file's
+# length; ten times its time stands for the 1 M lines). ROUNDS sets the
+# rounds (default 30).
+head -n 100000 "$log" >"$work/querylog-100k.log"
+ms() { local s e; rm -f "$work"/r*.out; s=$(date +%s%N); eval "$1" >/dev/null 2>&1; e=$(date +%s%N); echo $(((e - s) / 1000)); }
+: >"$work/rounds.txt"
+for ((r = 0; r < ${ROUNDS:-30}; r++)); do
+  a=$(ms "$bin text $log -o $work/r1.out --method truncate --threads 1 -q")
+  b=$(ms "$bin text $log -o $work/r2.out --method truncate --threads 2 -q")
+  c=$(ms "$bin text $log -o $work/r3.out --method truncate --threads 1 -q & $bin text $log -o $work/r4.out --method truncate --threads 1 -q; wait")
+  d=$(ms "$bin text $log -o $work/r5.out --method cryptopan --key-file $key --threads 1 -q")
+  e=$(ms "$bin text $log -o $work/r6.out --method cryptopan --key-file $key --threads 2 -q")
+  f=$(ms "anonip --ipv4mask 8 --ipv6mask 80 --regex '$re' --input $work/querylog-100k.log --output $work/r7.out")
+  echo "$a $b $c $d $e $f" >>"$work/rounds.txt"
+done
+python3 - "$work/rounds.txt" <<'PY'
+import statistics as st, sys
+rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
+col = lambda i: [r[i] / 1000 for r in rows]
+med = lambda xs: st.median(xs)
+t1, t2, pair, c1, c2, an = (med(col(i)) for i in range(6))
+print(f"paired rounds: {len(rows)}")
+print(f"anonip 100k lines median {an:.0f} ms: {1e5 / an * 1000:,.0f} lines/s")
+print(f"truncate 1 thread median {t1:.1f} ms: {1e6 / t1 * 1000:,.0f} lines/s; "
+      f"against anonip: median of round ratios {med([10 * r[5] / r[0] for r in rows]):.0f}x")
+print(f"truncate 2 threads median {t2:.1f} ms; 2 threads / 1 thread: median of round ratios {med([r[0] / r[1] for r in rows]):.2f}x")
+print(f"machine ceiling (two 1-thread runs at once): median of 2 x alone / pair {med([2 * r[0] / r[2] for r in rows]):.2f}x")
+print(f"cryptopan 1 thread median {c1:.1f} ms ({med([10 * r[5] / r[3] for r in rows]):.0f}x anonip); "
+      f"2 threads / 1: {med([r[3] / r[4] for r in rows]):.2f}x")
+PY

@@ -158,6 +158,8 @@ struct Shape {
     colons: usize,
     double: bool,
     dotted: bool,
+    /// The longest stretch between colons.
+    piece: usize,
 }
 
 impl Shape {
@@ -166,17 +168,23 @@ impl Shape {
             colons: 0,
             double: false,
             dotted: false,
+            piece: 0,
         };
         let mut prev = 0u8;
+        let mut run = 0;
         for &c in t {
             if c == b':' {
                 sh.colons += 1;
                 sh.double |= prev == b':';
-            } else if c == b'.' {
-                sh.dotted = true;
+                sh.piece = sh.piece.max(run);
+                run = 0;
+            } else {
+                sh.dotted |= c == b'.';
+                run += 1;
             }
             prev = c;
         }
+        sh.piece = sh.piece.max(run);
         sh
     }
 
@@ -562,6 +570,13 @@ fn classify(line: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
     }
     let shape = Shape::of(t);
     if shape.colons == 0 || shape.colons == t.len() {
+        return;
+    }
+    // Two to five single colons (times like `12:34:56.789`): not an IPv6
+    // address, and no `address:port` either (an IPv4 head has no colon, an
+    // IPv6 one six or a `::`); only a piece of seven bytes or more could
+    // still be a dotted quad.
+    if !shape.double && (2..=5).contains(&shape.colons) && shape.piece < 7 {
         return;
     }
     if shape.may_be_v6(t.len()) {
