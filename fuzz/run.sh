@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 
 secs="${1:-60}"
 shift || true
-all=(capture_reader locate plain_vs_general cdns_block bloom_file state_csv key_file map_line)
+all=(capture_reader locate plain_vs_general cdns_block bloom_file state_csv key_file map_line text_scan)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 tc="+${FUZZ_TOOLCHAIN:-nightly}"
 nice_n="${FUZZ_NICE:-0}"
