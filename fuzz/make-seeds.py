@@ -198,6 +198,18 @@ def text_seeds():
                  "0123456789abcdef0123456789abcdef0123456789abcdef\n" * 2,
                  "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"):
         put("map_line", text.encode())
+    # Log lines for the text scanner: the forms of the README's examples
+    # and the awkward neighbours (times, versions, names, reverse names).
+    for line in (
+        "01-Dec-2026 00:00:00.000 client @0x7f2c 10.137.47.144#4467 (a.example): "
+        "query: a.example IN A +E(0)K (192.0.2.53)\n",
+        "[2001:db8::1]:53 fe80::1%eth0 ::ffff:192.0.2.7 2001:DB8::A:B 64:ff9b::192.0.2.7\n",
+        "4.3.2.1.in-addr.arpa 8.B.D.0.1.0.0.2.ip6.arpa 1.0/25.2.0.192.in-addr.arpa\n",
+        "BIND 9.18.28 v1.2.3.4 1.2.3.4.5 12:34:56.789 00:11:22:33:44:55 10.0.0.0/8 "
+        "2001:db8::/32 peer=192.0.2.1:853, dead:1.2.3.4:zz std::vector\n",
+        "1:2:3:4:5:6:7:8:5353 2001:db8::1:53 " + "0123456789abcdef.:" * 8 + "\n",
+    ):
+        put("text_scan", line.encode())
     put("state_csv", b"kind,family,original,replacement\nparam,,method,enumerate\n"
                      b"param,,numbering,sequential\ncounter,ipv4,,2\ncounter,ipv6,,1\n"
                      b"pair,ipv4,192.0.2.1,0.0.0.1\n")
