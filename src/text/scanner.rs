@@ -265,12 +265,7 @@ fn v6_groups(t: &[u8], mut i: usize, groups: &mut [u16]) -> (usize, bool, usize)
 
 #[inline]
 fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    char::from(c).to_digit(16).map(|d| d as u8)
 }
 
 /// A dotted quad at `t[i..]` as IPv6 text embeds it: four octets of one to
