@@ -3,14 +3,15 @@
 //! whole lines, and the statistics.
 //!
 //! Stateless techniques wash batches of lines in parallel on `--threads`
-//! threads, each reading, washing and writing in turn, and the batches are written in input order; a
-//! worker's output depends only on the lines and the key, so the output is
-//! byte-identical for every thread count. Stateful techniques (enumerate,
+//! threads, each reading, washing and writing in turn, and the batches are
+//! written in input order; a worker's output depends only on the lines and
+//! the key, so the output is byte-identical for every thread count. Stateful techniques (enumerate,
 //! prefix-map) wash on one worker in input order. When the input is a pipe
 //! (`tail -F log | ipwash text`), each read is washed and flushed at once,
 //! so lines are not held back.
 
 use std::io::{self, BufRead, Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -332,9 +333,6 @@ impl TextRun {
                     stop: &stop,
                     window,
                     spec,
-                    read_err: &read_err,
-                    write_err: &write_err,
-                    report: &report,
                 };
                 std::thread::scope(|sc| -> Result<(), CliError> {
                     let mut started = Vec::new();
@@ -364,11 +362,13 @@ impl TextRun {
                 let i = input.into_inner().map_err(|_| poisoned())?;
                 // A washed batch that stopped on a fault comes before any
                 // batch a read error came after.
-                if let Some(e) = o.failed {
-                    return Err(e);
+                match o.failed {
+                    Some(Stopped::Write(e)) => return Err(write_err(e)),
+                    Some(Stopped::Fault(base, f)) => return Err(report(base, f)),
+                    None => {}
                 }
                 if let Some(e) = i.failed {
-                    return Err(e);
+                    return Err(read_err(e));
                 }
                 if stop.into_inner() {
                     return Err(poisoned());
@@ -429,7 +429,14 @@ fn stdin_is_file() -> bool {
 struct InputSide<'a> {
     lines: Lines<'a>,
     next: u64,
-    failed: Option<CliError>,
+    failed: Option<io::Error>,
+}
+
+/// Why the writing side stopped: a write failed, or a line of a batch was
+/// unreadable under `--on-error fail` (with the batch's first line number).
+enum Stopped {
+    Write(io::Error),
+    Fault(u64, BatchFault),
 }
 
 /// The writing side: washed batches waiting for their turn.
@@ -438,7 +445,7 @@ struct OutputSide<'o> {
     ready: std::collections::BTreeMap<u64, Washed>,
     written: u64,
     line_base: u64,
-    failed: Option<CliError>,
+    failed: Option<Stopped>,
     spare: Vec<Vec<u8>>,
 }
 
@@ -450,9 +457,6 @@ struct Shared<'s, 'a, 'o> {
     stop: &'s AtomicBool,
     window: u64,
     spec: &'s Spec,
-    read_err: &'s (dyn Fn(io::Error) -> CliError + Sync),
-    write_err: &'s (dyn Fn(io::Error) -> CliError + Sync),
-    report: &'s (dyn Fn(u64, BatchFault) -> CliError + Sync),
 }
 
 impl Shared<'_, '_, '_> {
@@ -480,16 +484,23 @@ impl Shared<'_, '_, '_> {
                     Ok(None) => return,
                     Err(e) => {
                         // Reported once every batch before it is written.
-                        i.failed = Some((self.read_err)(e));
+                        i.failed = Some(e);
                         return;
                     }
                 }
             };
             o.clear();
             o.reserve(b.len() + b.len() / 4);
-            let (f, n) = match worker.lock() {
-                Ok(mut w) => w.wash_batch(self.spec, &b, &mut o),
-                Err(_) => return self.halt(),
+            // A panic stops the run (reported as an internal error) rather
+            // than leaving the other threads waiting for this batch.
+            let washed = catch_unwind(AssertUnwindSafe(|| {
+                worker
+                    .lock()
+                    .ok()
+                    .map(|mut w| w.wash_batch(self.spec, &b, &mut o))
+            }));
+            let Ok(Some((f, n))) = washed else {
+                return self.halt();
             };
             spare = b;
             let Ok(mut out) = self.output.lock() else {
@@ -510,12 +521,12 @@ impl Shared<'_, '_, '_> {
             let o_side = &mut *out;
             while let Some((mut buf, f, n)) = o_side.ready.remove(&o_side.written) {
                 if let Err(e) = o_side.out.write_all(&buf) {
-                    o_side.failed = Some((self.write_err)(e));
+                    o_side.failed = Some(Stopped::Write(e));
                     drop(out);
                     return self.halt();
                 }
                 if let Some(f) = f {
-                    o_side.failed = Some((self.report)(o_side.line_base, f));
+                    o_side.failed = Some(Stopped::Fault(o_side.line_base, f));
                     drop(out);
                     return self.halt();
                 }
